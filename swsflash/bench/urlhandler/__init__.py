@@ -1,0 +1,1 @@
+"""pyserial URL handlers of the bench (pyserial looks for ``protocol_<scheme>`` modules)."""
