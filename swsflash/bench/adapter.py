@@ -39,13 +39,34 @@ class TxRun:
 class Adapter:
     def __init__(self, config: AdapterConfig, bit_ps: int) -> None:
         self.config = config
-        self.bit_ps = bit_ps
         self.tx: deque[TxRun] = deque()
+        self._bit_ps = bit_ps
         self.tx_end = 0  # when the last queued character has left TX
         self._rng = random.Random(config.seed)
         self._ready: deque[tuple[int, bytes]] = deque()  # (available from, bytes)
         self._open: bytearray = bytearray()
         self._open_since = 0
+
+    @property
+    def bit_ps(self) -> int:
+        return self._bit_ps
+
+    @bit_ps.setter
+    def bit_ps(self, bit_ps: int) -> None:
+        """A new baud rate: characters not yet started go out at the new rate, the next one
+        when it was due at the old rate, idle gaps between queued runs kept as they were."""
+        old_char = self.char_ps
+        self._bit_ps = bit_ps
+        shift = 0
+        runs: deque[TxRun] = deque()
+        for run in self.tx:
+            start = run.start + run.pos * old_char + shift
+            rest = run.data[run.pos :]
+            runs.append(TxRun(start, rest))
+            shift = start + len(rest) * self.char_ps - (run.start + len(run.data) * old_char)
+        self.tx = runs
+        if runs:
+            self.tx_end = runs[-1].start + len(runs[-1].data) * self.char_ps
 
     @property
     def char_ps(self) -> int:

@@ -30,8 +30,14 @@ def _word_chars(cmd: int, data: int) -> bytes:
 WORD_TABLE: dict[bytes, tuple[int, int]] = {
     _word_chars(cmd, data): (cmd, data) for cmd in (0, 1) for data in range(256)
 }
-# Characters that are one low pulse (start bit plus k low data bits) and then high.
-SINGLE_PULSE_LOW_BITS = {(0xFF << k) & 0xFF: k + 1 for k in range(8)}
+# The receiver's state, frame start measured back from a reference time.
+RxState = tuple[int, int | None, int, int, bool]
+# What the receiver made of one answer: characters, state after, usable?, settle time.
+Memo = tuple[tuple[tuple[int, int], ...], RxState, bool, int]
+
+# Characters that are one short low pulse (start bit plus k low data bits), then high long
+# enough for the chip to call the cell a 0 before the next character can start.
+SINGLE_PULSE_LOW_BITS = {(0xFF << k) & 0xFF: k + 1 for k in range(4)}
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,9 @@ class Bench:
         self.adapter = Adapter(config.adapter, self.bit_ps)
         self.rx = UartReceiver(self.bit_ps)
         self.now = 0
+        # A fast-path word or answer that started by ``now`` is finished at once; the
+        # horizon says how far that went, so that later modem-line events never go back.
+        self.horizon = 0
         self.stats = BenchStats()
         self.tx_level = HIGH
         self.drive_level: int | None = None
@@ -83,7 +92,7 @@ class Bench:
         self._edge_i = 0
         self._boot_seen = self.chip.boot_count
         self._power_on_at: int | None = None
-        self._memo: dict[tuple[int, ...], tuple[tuple[tuple[int, int], ...], bool]] = {}
+        self._memo: dict[tuple[object, ...], Memo] = {}
         if config.power_on_at_s is not None:
             self._power_on_at = round(config.power_on_at_s * PS_PER_S)
         self._line_ok = config.adapter.wired and not config.adapter.rx_led
@@ -104,11 +113,12 @@ class Bench:
         """RTS/DTR asserted drives the adapter pin low: the chip is held in reset."""
         self.advance(t)
         if name == self.config.reset_line:
-            self.chip.set_reset_pin(asserted, self.now)
-            self._sync_slave(self.now)
+            at = max(self.now, self.horizon)
+            self.chip.set_reset_pin(asserted, at)
+            self._sync_slave(at)
 
     def power_on(self, t: int) -> None:
-        self._power_on_at = max(t, self.now)
+        self._power_on_at = max(t, self.now, self.horizon)
 
     def read_available(self, t: int, limit: int) -> bytes:
         self.advance(t)
@@ -212,34 +222,35 @@ class Bench:
             self._update_line(t)
 
     # -- fast paths --------------------------------------------------------------------------
-    def _quiet_at(self, t: int) -> bool:
+    def _line_idle_at(self, t: int) -> bool:
+        """Nothing on the line but what the fast paths know how to continue from."""
         return (
             self._exact_line
             and self._edge_i >= len(self._edges)
             and self.drive_level is None
             and self.line == HIGH
-            and self.rx.idle
             and (not self.slave.active or self.slave.quiet)
             and self._power_on_at is None
             and bool(self.adapter.tx)
         )
 
     def _try_fast(self, t: int, t_end: int) -> bool:
-        if not self._quiet_at(t):
+        if not self._line_idle_at(t):
             return False
         run = self.adapter.tx[0]
         char_ps = self.adapter.char_ps
         if run.start + run.pos * char_ps != t:
             return False
         if self.slave.active and self.slave.expects_request:
-            if self._fast_request(run, t, t_end):
-                return True
+            return self._fast_request(t)
+        if not self.rx.idle:
+            return False
         done = False
         while True:
             t0 = run.start + run.pos * char_ps
             t_word = t0 + 10 * char_ps
             chip_next = self.chip.next_event()
-            if t_word > t_end or (chip_next is not None and chip_next <= t_word):
+            if t0 > t_end or (chip_next is not None and chip_next <= t_word):
                 break
             deadline = self.slave.next_deadline()
             if deadline is not None and deadline < t0:
@@ -258,6 +269,7 @@ class Bench:
             if self.slave.active:
                 self.slave.fast_word(word[0], word[1], t0, self.bit_ps)
             self.stats.fast_words += 1
+            self.horizon = max(self.horizon, t_word)
             done = True
             run.pos += 10
             if run.pos == len(run.data):
@@ -265,70 +277,143 @@ class Bench:
                 break
         return done
 
-    def _fast_request(self, run: TxRun, t0: int, t_end: int) -> bool:
-        """A read request on an idle line: the answer's echo comes from the memo."""
-        char = run.data[run.pos]
-        low_bits = SINGLE_PULSE_LOW_BITS.get(char)
+    def _fast_request(self, t0: int) -> bool:
+        """A read request and the chip's answer, with whatever the host sends meanwhile.
+
+        The receiver's view of the answer depends only on the data byte, the timing, the
+        characters the host sends until the next one the chip can see, and the receiver's
+        own state; it is computed once by the receiver model and then reused.
+        """
+        run = self.adapter.tx[0]
+        low_bits = SINGLE_PULSE_LOW_BITS.get(run.data[run.pos])
         if low_bits is None:
             return False
-        bit = self.bit_ps
+        bit, char_ps = self.bit_ps, self.adapter.char_ps
         low = low_bits * bit
         t_zero = t0 + 2 * low + 1
         unit = self.chip.swire_unit_ps()
-        t_release = t_zero + self.slave.timing.answer_delay_ps + 41 * unit
-        quiet = max(t_release, t_release - unit + 9 * bit + bit // 2) + 1
-        next_char = t0 + self.adapter.char_ps
-        if run.pos + 1 == len(run.data):
-            later = self.adapter.tx[1] if len(self.adapter.tx) > 1 else None
-            next_char = later.start if later is not None else quiet
+        delay = self.slave.timing.answer_delay_ps
+        t_release = t_zero + delay + 41 * unit
+        # The request and the characters the answer covers; the first one starting after
+        # the release is the next thing the chip sees.
+        chars: list[tuple[int, int]] = []
+        t_next: int | None = None
+        for r in self.adapter.tx:
+            for pos in range(r.pos if r is run else 0, len(r.data)):
+                start = r.start + pos * char_ps
+                if start >= t_release:
+                    t_next = start
+                    break
+                chars.append((start - t0, r.data[pos]))
+                if len(chars) > 16:
+                    return False
+            if t_next is not None:
+                break
+        following = chars[1][0] + t0 if len(chars) > 1 else t_next
+        if following is not None and following < t_zero:
+            return False  # the next character's start bit ends the cell first: it is a 1
         chip_next = self.chip.next_event()
-        if next_char < quiet or quiet > t_end or (chip_next is not None and chip_next <= quiet):
+        if chip_next is not None and chip_next <= (t_next or t_release) + 20 * char_ps:
             return False
+        rx_key = self._rx_state_key(t0)
         self.now = t0
         self.slave.on_edge(t0, LOW)
         self.slave.on_edge(t0 + low, HIGH)
         self.slave.on_deadline(t_zero)
-        drive = tuple((t - t0, level if level is not None else -1) for t, level in self.slave.drive)
-        key = (bit, low, *(x for edge in drive for x in edge))
+        value = self.slave.last_answer
+        key = (bit, low, delay, unit, value, *rx_key, None if t_next is None else t_next - t0)
+        key += tuple(x for c in chars for x in c)
         memo = self._memo.get(key)
         if memo is None:
-            memo = self._receive_answer(low, drive, quiet - t0)
+            drive = [(t - t0, level) for t, level in self.slave.drive]
+            memo = self._scratch_answer(chars, drive, rx_key, None if t_next is None else t_next - t0)
             self._memo[key] = memo
-        chars, settled = memo
-        if not settled:  # cannot happen for a sane divider; keep the model honest anyway
-            raise AssertionError("fast path used where the receiver does not settle")
-        for rel, value in chars:
+        received, rx_after, ok, settled = memo
+        if not ok:
+            # The chip would hear the host again before the answer settles. The slave has
+            # planned its answer (it ignores the line meanwhile); the event loop takes over
+            # from the request's first edge.
+            return False
+        for rel, value in received:
             self.adapter.receive(t0 + rel, 0, bytes([value]))
+        self._rx_restore(rx_after, t0)
         self.slave.drive.clear()
         self.slave.on_release(t_release, HIGH)
-        self.now = t_release
-        run.pos += 1
-        if run.pos == len(run.data):
-            self.adapter.tx.popleft()
+        consumed = len(chars)
+        while consumed:
+            r = self.adapter.tx[0]
+            k = min(consumed, len(r.data) - r.pos)
+            r.pos += k
+            consumed -= k
+            if r.pos == len(r.data):
+                self.adapter.tx.popleft()
+        self.horizon = max(self.horizon, t0 + settled)
         self.stats.fast_requests += 1
         return True
 
-    def _receive_answer(
-        self, low: int, drive: tuple[tuple[int, int], ...], until: int
-    ) -> tuple[tuple[tuple[int, int], ...], bool]:
-        """What the adapter's receiver makes of a request pulse and the chip's answer."""
-        edges = [(0, LOW), (low, HIGH)]
-        edges += [(t, HIGH if level == -1 else level) for t, level in drive]
-        rx = UartReceiver(self.bit_ps)
-        level = HIGH
-        i = 0
+    def _rx_state_key(self, t0: int) -> RxState:
+        """The receiver's state with its frame start measured back from ``t0``."""
+        rx = self.rx
+        if rx._start is None:
+            return (rx.level, None, 0, 0, rx._wait_high)
+        return (rx.level, t0 - rx._start, rx._bit, rx._value, rx._wait_high)
+
+    def _rx_restore(self, state: RxState, t0: int) -> None:
+        rx = self.rx
+        rx.level, start, rx._bit, rx._value, rx._wait_high = state
+        rx._start = None if start is None else t0 - start
+
+    def _scratch_answer(
+        self,
+        chars: list[tuple[int, int]],
+        drive: list[tuple[int, int | None]],
+        rx_state: RxState,
+        until: int | None,
+    ) -> Memo:
+        """Run the receiver over the line of one request and its answer (times relative to
+        the request): the host's characters, masked while the chip drives."""
+        bit = self.bit_ps
+        tx = [e for rel, c in chars for e in char_edges(c, rel, bit)]
+        rx = UartReceiver(bit)
+        rx.level, start, rx._bit, rx._value, rx._wait_high = rx_state
+        rx._start = None if start is None else -start
+        events = sorted({t for t, _ in tx} | {t for t, _ in drive})
+        release = drive[-1][0]
+        tx_level, drive_level, line = HIGH, None, HIGH
+        ti = di = ei = 0
+        ok = True
+        last = 0
         while True:
-            t_edge = edges[i][0] if i < len(edges) else None
+            t_edge = events[ei] if ei < len(events) else None
             t_sample = rx.next_sample()
-            t = min(x for x in (t_edge, t_sample, until) if x is not None)
-            if t >= until:
+            if t_edge is None and t_sample is None:
                 break
-            while i < len(edges) and edges[i][0] == t:
-                if edges[i][1] != level:
-                    level = edges[i][1]
-                    rx.on_edge(t, level)
-                i += 1
-            if t_sample is not None and t_sample == t:
-                rx.on_sample(t, level)
-        chars = tuple((ch.time, ch.value) for ch in rx.received)
-        return chars, rx.idle
+            t = min(x for x in (t_edge, t_sample) if x is not None)
+            if until is not None and t >= until:
+                break
+            last = t
+            if t_edge == t:
+                ei += 1
+                while ti < len(tx) and tx[ti][0] <= t:
+                    tx_level = tx[ti][1]
+                    ti += 1
+                while di < len(drive) and drive[di][0] <= t:
+                    drive_level = drive[di][1]
+                    di += 1
+                new = drive_level if drive_level is not None else tx_level
+                if new != line:
+                    line = new
+                    rx.on_edge(t, line)
+                if t >= release and line == LOW:
+                    ok = False  # the chip listens again and would see this: no shortcut
+            if t_sample == t:
+                rx.on_sample(t, line)
+        if until is None:
+            until = max(last, release) + 1
+        ok = ok and line == HIGH
+        received = tuple((ch.time, ch.value) for ch in rx.received)
+        if rx._start is None:
+            state: RxState = (rx.level, None, 0, 0, rx._wait_high)
+        else:
+            state = (rx.level, -rx._start, rx._bit, rx._value, rx._wait_high)
+        return received, state, ok, until

@@ -47,6 +47,7 @@ class SwireSlave:
         # Planned line drive: (time, level) with None meaning "release the line".
         self.drive: deque[tuple[int, int | None]] = deque()
         self.driving = False
+        self.last_answer = 0
         self._reset_state()
 
     # -- state -------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ class SwireSlave:
     def _answer(self, t: int) -> None:
         """Drive 8 data cells MSB first and one short low end unit, in the chip's own unit."""
         value = self.bus.swire_read(self.addr, t)
+        self.last_answer = value
         self._advance_addr()
         unit = self.bus.swire_unit_ps()
         at = t + self.timing.answer_delay_ps

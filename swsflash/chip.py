@@ -1,0 +1,224 @@
+"""The TLSR825x as reached over SWire: halting it, its registers, its clock, its SPI master."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .errors import ChipNotAnswering, WiringError
+from .link import SwireLink, write_frame
+
+log = logging.getLogger("swsflash.chip")
+
+REG_SPI_DATA = 0x000C
+REG_SPI_CTRL = 0x000D
+REG_RESET = 0x006F
+REG_CHIP_ID = 0x007E
+REG_SWIRE_DIV = 0x00B2
+REG_SWIRE_CTL = 0x00B3
+REG_CPU = 0x0602
+REG_WATCHDOG = 0x0622
+REG_PC = 0x06BC
+
+CPU_STOP = 0x05
+RESET_MCU = 0x20
+SPI_CS_LOW = 0x00
+SPI_CS_HIGH = 0x01
+SPI_AUTO_READ = 0x0A
+FIFO_MODE = 0x80
+
+TLSR825X_ID = 0x5562
+KNOWN_IDS = {0x5562: "TLSR825x", 0x5325: "TLSR826x (not supported: 16-bit SWire addresses)"}
+
+HALT_FRAME = write_frame(REG_CPU, bytes([CPU_STOP]))
+SCRATCH_SRAM = 0x84FF00  # top of SRAM; only used while the CPU is halted
+
+
+@dataclass(frozen=True)
+class ClockInfo:
+    divider: int
+    window: tuple[int, int]  # lowest and highest divider that read back correctly
+    fclk_mhz: float  # the chip's system clock estimated from the window
+    pipeline_window: tuple[int, int] | None  # dividers that suit pipelined reads
+
+
+class Tlsr825x:
+    def __init__(self, link: SwireLink) -> None:
+        self.link = link
+        self.clock: ClockInfo | None = None
+
+    # -- getting hold of the CPU -------------------------------------------------------------
+    def halt(self) -> None:
+        self.link.send(HALT_FRAME)
+
+    def watchdog_off(self) -> None:
+        """A halted CPU is reset by its watchdog a second or two later unless this is done."""
+        self.link.write(REG_WATCHDOG, b"\x00")
+
+    def resync(self) -> None:
+        """END closes any half-received transaction; the chip then takes the next START."""
+        self.link.end()
+
+    def find_clock(self) -> ClockInfo:
+        """Scan the whole divider range and take the centre of the working window.
+
+        The lowest working divider sits at the edge of the tolerance window, where long runs
+        of 1 bits misframe; the centre has margin on both sides.
+        """
+        baud = self.link.transport.baud
+        lo = max(1, round(2 * 16e6 / baud))
+        hi = min(0x7F, round(2 * 48e6 / baud))
+        good: list[int] = []
+        for div in range(lo, hi + 1):
+            if self._divider_works(div):
+                good.append(div)
+            elif good and div > good[-1] + 2:
+                break  # past the window
+        if not good:
+            self.link.write(REG_SWIRE_DIV, bytes([0x05]))
+            raise ChipNotAnswering(
+                f"no SWire clock divider between {lo} and {hi} gives a clean answer at {baud} baud",
+                "the chip answers but not in step: try a lower --baud (e.g. 460800), check "
+                "the 1 kOhm resistor, or the chip fell asleep: use --reset or --power-window",
+            )
+        window = _longest_run(good)
+        # The receiver frames a chip bit as one character while it spans ~1.9 .. ~2.37
+        # UART bit-times; the window's edges therefore tell the chip's clock.
+        fclk = (window[0] / 1.9 + window[1] / 2.37) / 2 * baud
+        piped = self._pipeline_window(window)
+        if piped:
+            div = (piped[0] + piped[1] + 1) // 2
+            self.link.pipelined = True
+        else:
+            div = (window[0] + window[1] + 1) // 2
+            self.link.pipelined = False
+        self.link.write(REG_SWIRE_DIV, bytes([div]))
+        self.clock = ClockInfo(div, window, round(fclk / 1e6, 1), piped)
+        log.info(
+            "SWire divider %d (window %d..%d, pipelined %s), chip clock ~%.1f MHz",
+            div, *window, piped, fclk / 1e6,
+        )
+        return self.clock
+
+    def _pipeline_window(self, window: tuple[int, int]) -> tuple[int, int] | None:
+        """Dividers at which pipelined reads (ten characters per byte) come back intact:
+        the chip's answer must cover the nine fillers after each request, and no more."""
+        pattern = bytes([0xFF, 0x00, 0xAA, 0x55, 0x80, 0x01, 0x7F, 0xFE])
+        self.link.write(SCRATCH_SRAM, pattern)
+        good: list[int] = []
+        for div in range(window[0], window[1] + 1):
+            self.link.write(REG_SWIRE_DIV, bytes([div]))
+            try:
+                ok = (
+                    self.link.read_pipelined(REG_SWIRE_DIV, 2)[0] == div
+                    and self.link.read_pipelined(SCRATCH_SRAM, len(pattern)) == pattern
+                )
+            except ChipNotAnswering:
+                ok = False
+            if ok:
+                good.append(div)
+        return _longest_run(good) if good else None
+
+    def _divider_works(self, div: int) -> bool:
+        try:
+            self.link.write(REG_SWIRE_DIV, bytes([div]))
+            if self.link.read(REG_SWIRE_DIV, 1)[0] != div:
+                return False
+            return int.from_bytes(self.link.read(REG_CHIP_ID, 2), "little") in KNOWN_IDS
+        except ChipNotAnswering:
+            return False
+
+    # -- registers ---------------------------------------------------------------------------
+    def chip_id(self) -> int:
+        return int.from_bytes(self.read(REG_CHIP_ID, 2), "little")
+
+    def pc(self) -> int:
+        return int.from_bytes(self.read(REG_PC, 4), "little")
+
+    def read(self, addr: int, size: int, attempts: int = 3) -> bytes:
+        """A register read, retried after a resync when the answer is malformed."""
+        for attempt in range(attempts):
+            try:
+                return self.link.read(addr, size)
+            except ChipNotAnswering as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.info("read %06x failed (%s); retrying", addr, exc.message)
+                self.resync()
+        raise AssertionError("unreachable")
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.link.write(addr, data)
+
+    def reboot(self) -> None:
+        """Soft reset: the CPU starts the firmware in flash. No echo check: the chip resets
+        while the END word is still on the line."""
+        frame = write_frame(REG_RESET, bytes([RESET_MCU]))
+        t = self.link.transport
+        t.write(frame)
+        t.read(len(frame), timeout=len(frame) * t.char_time * 1.5 + 0.05)
+
+    # -- SPI master --------------------------------------------------------------------------
+    def spi_select(self) -> None:
+        self.link.write(REG_SPI_CTRL, bytes([SPI_CS_LOW]))
+
+    def spi_deselect(self) -> None:
+        self.link.write(REG_SPI_CTRL, bytes([SPI_CS_HIGH]))
+
+    def spi_send(self, data: bytes) -> None:
+        """Clock bytes out to the flash; several bytes need FIFO mode (no address step)."""
+        if len(data) == 1:
+            self.link.write(REG_SPI_DATA, data)
+            return
+        self.link.write(REG_SWIRE_CTL, bytes([FIFO_MODE]))
+        self.link.write(REG_SPI_DATA, data)
+        self.link.write(REG_SWIRE_CTL, b"\x00")
+
+    def spi_command(self, data: bytes) -> None:
+        """One complete flash command: CS low, the bytes, CS high."""
+        self.spi_select()
+        self.spi_send(data)
+        self.spi_deselect()
+
+    def spi_transfer_read(self, command: bytes, size: int) -> bytes:
+        """Send ``command`` (ending with a dummy byte), then clock in ``size`` bytes using the
+        auto-read mode: each read of 0x0C hands out the latched byte and clocks the next."""
+        self.spi_select()
+        self.link.write(REG_SWIRE_CTL, bytes([FIFO_MODE]))
+        try:
+            self.link.write(REG_SPI_DATA, command)
+            self.link.write(REG_SPI_CTRL, bytes([SPI_AUTO_READ]))
+            return self.link.read(REG_SPI_DATA, size)
+        finally:
+            self.link.write(REG_SPI_CTRL, bytes([SPI_CS_HIGH]))
+            self.link.write(REG_SWIRE_CTL, b"\x00")
+
+    # -- adapter check -----------------------------------------------------------------------
+    def can_stream(self) -> bool:
+        """Write a long run of 1 cells to SRAM in one go and read it back: an adapter that
+        leaves gaps between USB packets stretches some of them into 0 cells."""
+        pattern = bytes([0xFF] * 48 + [0x00] * 16)
+        frame = write_frame(SCRATCH_SRAM, pattern)
+        t = self.link.transport
+        t.write(frame)
+        echo = t.read(len(frame), timeout=len(frame) * t.char_time * 1.5 + 0.05)
+        if echo != frame:
+            self.resync()
+            return False
+        try:
+            return self.read(SCRATCH_SRAM, len(pattern)) == pattern
+        except (ChipNotAnswering, WiringError):
+            return False
+
+
+def _longest_run(values: list[int]) -> tuple[int, int]:
+    best = (values[0], values[0])
+    start = prev = values[0]
+    for v in values[1:]:
+        if v != prev + 1:
+            start = v
+        prev = v
+        if prev - start > best[1] - best[0]:
+            best = (start, prev)
+    return best
+

@@ -1,0 +1,117 @@
+"""The serial port and the one clock every wait goes through.
+
+A real port waits in real time; the bench's ``sim://`` port brings its own virtual clock,
+so that the same code runs a two-minute job in seconds and can still report how long a
+real adapter would have taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+import serial
+
+from .errors import PortError
+
+log = logging.getLogger("swsflash.trace")
+
+# pyserial finds URL handlers by package name; naming it is all the host knows of the bench.
+BENCH_URL_HANDLERS = "swsflash.bench.urlhandler"
+if BENCH_URL_HANDLERS not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append(BENCH_URL_HANDLERS)
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class Transport:
+    """Bytes in and out of the adapter, with timeouts measured on the port's clock."""
+
+    def __init__(self, port: serial.SerialBase, trace: bool = False) -> None:
+        self.port = port
+        self.clock: Clock = getattr(port, "virtual_clock", None) or RealClock()
+        self.trace = trace
+
+    @classmethod
+    def open(cls, url: str, baud: int, trace: bool = False) -> Transport:
+        try:
+            port = serial.serial_for_url(url, baudrate=baud, timeout=0.05, do_not_open=True)
+            # Asserted RTS/DTR pull the adapter pins low; a wired RST would hold the chip.
+            port.rts = False
+            port.dtr = False
+            port.open()
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise PortError(
+                f"cannot open {url}: {exc}",
+                "check the port name with 'swsflash ports'; on Linux you may need to be "
+                "in the 'dialout' group",
+            ) from exc
+        return cls(port, trace)
+
+    @property
+    def baud(self) -> int:
+        return int(self.port.baudrate)
+
+    @property
+    def char_time(self) -> float:
+        """Seconds one UART character takes on the line."""
+        return 10.0 / self.baud
+
+    def write(self, data: bytes) -> None:
+        if self.trace:
+            log.debug("TX %s", data.hex())
+        try:
+            self.port.write(data)
+        except serial.SerialException as exc:
+            raise PortError(f"write to the port failed: {exc}", "is the adapter still plugged in?")
+
+    def read(self, size: int, timeout: float) -> bytes:
+        """Up to ``size`` bytes, waiting at most ``timeout`` seconds for all of them."""
+        try:
+            self.port.timeout = timeout
+            data = bytes(self.port.read(size))
+        except serial.SerialException as exc:
+            raise PortError(f"read from the port failed: {exc}", "is the adapter still plugged in?")
+        if self.trace:
+            log.debug("RX %s", data.hex())
+        return data
+
+    def discard_input(self) -> None:
+        self.port.reset_input_buffer()
+
+    def drain_input(self, quiet: float = 0.003, limit: float = 0.1) -> None:
+        """Throw away input until the line has been silent for ``quiet`` seconds: after a
+        malformed answer the rest of it may still be on its way."""
+        deadline = self.clock.now() + limit
+        while self.clock.now() < deadline:
+            if not self.read(4096, timeout=quiet):
+                break
+
+    def set_line(self, name: str, asserted: bool) -> None:
+        """Drive RTS or DTR (asserted = pin low), e.g. to hold the chip's RST pad."""
+        try:
+            if name == "rts":
+                self.port.rts = asserted
+            elif name == "dtr":
+                self.port.dtr = asserted
+        except (serial.SerialException, OSError) as exc:
+            raise PortError(
+                f"this port cannot drive {name.upper()}: {exc}",
+                "use --power-window instead of --reset on ports without modem lines",
+            ) from exc
+
+    def close(self) -> None:
+        self.port.close()
