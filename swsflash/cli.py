@@ -1,0 +1,485 @@
+"""The ``swsflash`` command line: parse, connect, call one operation, report.
+
+Every error a user can cause arrives here as an SwsError and leaves as one message, a
+hint and its exit code (docs/exit-codes.md), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from serial.tools import list_ports
+from tqdm import tqdm
+
+from .errors import EXIT_CODES, ImageError, Interrupted, PortError, SwsError, UsageError
+from .images import Image, load_image
+from .layout import protected_regions
+from .operations import ConnectOptions, Device, JobReport, connect
+
+app = typer.Typer(
+    name="swsflash",
+    help=(
+        "Flash, back up and recover Telink TLSR825x devices (e.g. Xiaomi LYWSD03MMC) "
+        "through the SWS pad with a plain USB-UART adapter.\n\n"
+        "Wiring: adapter TX --1 kOhm-- SWS, adapter RX -- SWS, GND -- GND, 3.3 V -- VCC "
+        "(see 'swsflash wiring' and docs/).\n\n"
+        "Try it without hardware on the built-in bench: --port sim://"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+# Known USB-UART bridge chips by USB vendor:product id.
+ADAPTERS = {
+    (0x1A86, 0x7523): "CH340",
+    (0x1A86, 0x5523): "CH341",
+    (0x1A86, 0x7522): "CH340K",
+    (0x1A86, 0x55D4): "CH9102",
+    (0x067B, 0x2303): "PL2303",
+    (0x067B, 0x23A3): "PL2303GC",
+    (0x10C4, 0xEA60): "CP210x",
+    (0x0403, 0x6001): "FT232R",
+    (0x0403, 0x6015): "FT231X/FT230X",
+    (0x0403, 0x6010): "FT2232",
+}
+
+PortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--port",
+        "-p",
+        envvar="SWSFLASH_PORT",
+        help="Serial port (/dev/ttyUSB0, COM3) or sim://SCENARIO for the built-in bench. "
+        "Default: $SWSFLASH_PORT, else the only USB serial port.",
+        show_default=False,
+    ),
+]
+BaudOpt = Annotated[
+    int,
+    typer.Option("--baud", "-b", envvar="SWSFLASH_BAUD", help="UART speed (340000..3000000)."),
+]
+PacingOpt = Annotated[
+    str,
+    typer.Option(
+        "--pacing",
+        help="auto: test the adapter; safe: 60 characters at a time (adapters with gaps); "
+        "stream: back to back.",
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the result.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each transaction.")]
+TraceOpt = Annotated[
+    bool, typer.Option("--trace", help="Log the raw line bytes (attach this to bug reports).")
+]
+
+
+class Ui:
+    """Progress and messages; quiet mode keeps stdout for results only."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            typer.echo(text)
+
+    @contextmanager
+    def progress(self, total: int, what: str) -> Iterator[Callable[[int], None]]:
+        bar = tqdm(
+            total=total,
+            desc=what,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            disable=self.quiet,
+            file=sys.stderr,
+            leave=False,
+        )
+        try:
+            yield bar.update
+        finally:
+            bar.close()
+
+
+def _fail(exc: SwsError) -> NoReturn:
+    typer.echo(f"swsflash: {exc.title}: {exc.message}", err=True)
+    if exc.hint:
+        typer.echo(f"  what to do: {exc.hint}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _setup_logging(verbose: bool, trace: bool) -> None:
+    level = logging.DEBUG if trace else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
+
+
+def resolve_port(port: str | None) -> str:
+    """--port, else the only USB serial port, else a message listing the candidates."""
+    if port:
+        return port
+    usb = [p for p in list_ports.comports() if p.vid is not None]
+    if len(usb) == 1:
+        return str(usb[0].device)
+    if not usb:
+        raise PortError(
+            "no USB serial adapter found",
+            "plug in the adapter, or pass --port (try --port sim:// for the built-in bench)",
+        )
+    names = ", ".join(str(p.device) for p in usb)
+    raise PortError(f"several serial ports found ({names})", "choose one with --port")
+
+
+def _options(baud: int, pacing: str, verbose: bool, trace: bool) -> ConnectOptions:
+    if not 300_000 <= baud <= 3_000_000:
+        raise UsageError(
+            f"--baud {baud} is outside the range SWire over UART works in",
+            "use a value between 340000 and 3000000; 921600 is the default",
+        )
+    if pacing not in ("auto", "safe", "stream"):
+        raise UsageError(f"--pacing must be auto, safe or stream, not {pacing!r}")
+    return ConnectOptions(baud=baud, pacing=pacing, trace=trace, verbose=verbose)
+
+
+@contextmanager
+def _session(
+    port: str | None, baud: int, pacing: str, quiet: bool, verbose: bool, trace: bool
+) -> Iterator[tuple[Device, Ui]]:
+    """Connect with one clear message for whatever goes wrong, and report the chip found."""
+    _setup_logging(verbose, trace)
+    ui = Ui(quiet)
+    try:
+        options = _options(baud, pacing, verbose, trace)
+        url = resolve_port(port)
+        ui.say(f"Connecting to {url} at {baud} baud...")
+        with connect(url, options) as dev:
+            assert dev.clock_info is not None and dev.flash_id is not None
+            ui.say(
+                f"Chip TLSR825x halted; SWire divider {dev.clock_info.divider} "
+                f"(chip clock ~{dev.clock_info.fclk_mhz} MHz); flash {dev.flash_id}"
+            )
+            yield dev, ui
+    except SwsError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        _fail(Interrupted("stopped by Ctrl-C", "run the command again to finish the job"))
+
+
+def _summary(ui: Ui, dev: Device, verb: str, report: JobReport) -> None:
+    rate = report.bytes_total / report.seconds / 1024 if report.seconds else 0.0
+    parts = [f"{verb} {report.bytes_total:,} bytes"]
+    details = []
+    if report.sectors_erased:
+        details.append(f"{report.sectors_erased} sectors erased")
+    if report.pages_programmed or report.pages_skipped:
+        details.append(f"{report.pages_programmed} pages written, {report.pages_skipped} blank")
+    if report.bytes_verified:
+        details.append("verified")
+    if details:
+        parts.append(f"({', '.join(details)})")
+    simulated = " of simulated time" if hasattr(dev.transport.port, "virtual_clock") else ""
+    parts.append(f"in {report.seconds:.1f} s{simulated} ({rate:.1f} KB/s)")
+    for note in report.notes:
+        ui.say(f"Note: {note}")
+    typer.echo(" ".join(parts))
+
+
+def _parse_int(text: str, what: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} is not a number (use e.g. 0x40000 or 262144)")
+    if value < 0:
+        raise UsageError(f"{what} must not be negative")
+    return value
+
+
+def _guarded(fn: Callable[[], None]) -> None:
+    """Run code outside a device session with the same error reporting."""
+    try:
+        fn()
+    except SwsError as exc:
+        _fail(exc)
+
+
+# -- commands ----------------------------------------------------------------------------------
+@app.command()
+def info(
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Show chip id, SWire clock, PC, flash id/size/protection and the MAC address.
+
+    Example:  swsflash info --port /dev/ttyUSB0
+    """
+    with _session(port, baud, pacing, quiet or json_out, verbose, trace) as (dev, _):
+        data = dev.info()
+        if json_out:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        for key, value in data.items():
+            typer.echo(f"{key.replace('_', ' '):>22}: {value}")
+
+
+@app.command()
+def read(
+    out: Annotated[Path, typer.Argument(help="File to write the flash content to.")],
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    start: Annotated[str, typer.Option(help="First flash address.")] = "0",
+    size: Annotated[str | None, typer.Option(help="Bytes to read (default: to the end).")] = None,
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Read flash into a file: a full backup by default.
+
+    Example:  swsflash read backup.bin --port /dev/ttyUSB0
+    """
+    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        first = _parse_int(start, "--start")
+        count = _parse_int(size, "--size") if size is not None else dev.flash_size - first
+        begin = dev.clock.now()
+        with ui.progress(count, "Reading") as bump:
+            data = dev.read(first, count, bump)
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        _summary(ui, dev, "Read", JobReport(bytes_total=count, seconds=dev.clock.now() - begin))
+        ui.say(f"Saved to {out}")
+
+
+def _load(image_path: Path, address: str, force: bool) -> Image:
+    image = load_image(image_path, _parse_int(address, "--address"))
+    if image.problems and not force:
+        raise ImageError(
+            f"{image_path}: " + "; ".join(image.problems),
+            "check that the download is complete and is firmware for this device; "
+            "--force writes it anyway",
+        )
+    return image
+
+
+@app.command()
+def write(
+    image: Annotated[Path, typer.Argument(help="Firmware: .bin, Zigbee OTA (.zigbee) or .hex.")],
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    address: Annotated[str, typer.Option(help="Flash address for a raw .bin.")] = "0",
+    verify: Annotated[bool, typer.Option(help="Read every byte back and compare.")] = True,
+    run_after: Annotated[
+        bool, typer.Option("--run/--no-run", help="Restart the chip when done.")
+    ] = True,
+    force: Annotated[
+        bool, typer.Option(help="Write despite image problems or protected sectors.")
+    ] = False,
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Erase what the image needs, write it, verify every byte, restart the chip.
+
+    Example:  swsflash write z03mmc.bin --port /dev/ttyUSB0
+    """
+    _setup_logging(verbose, trace)
+    img: Image | None = None
+
+    def load() -> None:
+        nonlocal img
+        img = _load(image, address, force)
+
+    _guarded(load)
+    assert img is not None
+    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        total = img.size * (2 if verify else 1)
+        report = JobReport()
+        with ui.progress(total, "Writing") as bump:
+            for seg in img.segments:
+                part = dev.write_image(
+                    seg.data, seg.address, verify=verify, force=force, progress=bump
+                )
+                report.bytes_total += part.bytes_total
+                report.sectors_erased += part.sectors_erased
+                report.pages_programmed += part.pages_programmed
+                report.pages_skipped += part.pages_skipped
+                report.bytes_verified += part.bytes_verified
+                report.seconds += part.seconds
+                report.notes += part.notes
+        _summary(ui, dev, "Wrote", report)
+        if run_after:
+            dev.run()
+            ui.say("Chip restarted.")
+
+
+@app.command("verify")
+def verify_cmd(
+    image: Annotated[Path, typer.Argument(help="Firmware file to compare the flash with.")],
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    address: Annotated[str, typer.Option(help="Flash address for a raw .bin.")] = "0",
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Compare the flash with an image, byte for byte.
+
+    Example:  swsflash verify z03mmc.bin --port /dev/ttyUSB0
+    """
+    img: Image | None = None
+
+    def load() -> None:
+        nonlocal img
+        img = _load(image, address, force=True)
+
+    _guarded(load)
+    assert img is not None
+    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        begin = dev.clock.now()
+        with ui.progress(img.size, "Verifying") as bump:
+            for seg in img.segments:
+                dev.verify(seg.data, seg.address, bump)
+        report = JobReport(bytes_total=img.size, bytes_verified=img.size)
+        report.seconds = dev.clock.now() - begin
+        _summary(ui, dev, "Compared", report)
+
+
+@app.command()
+def erase(
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    start: Annotated[str | None, typer.Option(help="First address (sector aligned).")] = None,
+    size: Annotated[str | None, typer.Option(help="Bytes to erase (whole sectors).")] = None,
+    erase_all: Annotated[
+        bool, typer.Option("--all", help="Erase the whole chip (needs --force).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Allow erasing MAC, calibration and hardware-version data.")
+    ] = False,
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Erase sectors, or with --all --force the whole chip.
+
+    Example:  swsflash erase --start 0x40000 --size 0x34000 --port /dev/ttyUSB0
+    """
+
+    def check() -> None:
+        if erase_all and not force:
+            raise UsageError(
+                "--all erases the whole chip, including the unit's MAC address and its "
+                "factory calibration, which cannot be recreated",
+                "back them up first ('swsflash read backup.bin'), then add --force",
+            )
+        if not erase_all and (start is None or size is None):
+            raise UsageError("give --start and --size, or --all --force")
+
+    _guarded(check)
+    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        if erase_all:
+            ui.say("Erasing the whole chip (this takes a few seconds)...")
+            report = dev.erase_all()
+        else:
+            assert start is not None and size is not None
+            first, count = _parse_int(start, "--start"), _parse_int(size, "--size")
+            with ui.progress(count, "Erasing") as bump:
+                report = dev.erase(first, count, force=force, progress=bump)
+        _summary(ui, dev, "Erased", report)
+
+
+@app.command()
+def run(
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    pacing: PacingOpt = "safe",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Restart the chip into the firmware in its flash.
+
+    Example:  swsflash run --port /dev/ttyUSB0
+    """
+    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        dev.run()
+        ui.say("Chip restarted.")
+
+
+@app.command()
+def ports() -> None:
+    """List serial ports and name the known USB-UART adapter chips.
+
+    Example:  swsflash ports
+    """
+    found = sorted(list_ports.comports(), key=lambda p: str(p.device))
+    for p in found:
+        ids = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None else "    -    "
+        chip = ADAPTERS.get((p.vid, p.pid), "") if p.vid is not None else ""
+        typer.echo(f"{p.device:<20} {ids}  {chip:<14} {p.description}")
+    if not found:
+        typer.echo("No serial ports found. Plug in the adapter, or use --port sim:// (bench).")
+    typer.echo("sim://SCENARIO       the built-in bench (see 'swsflash simulate --help')", err=True)
+
+
+@app.command()
+def layout(
+    size: Annotated[str, typer.Option(help="Flash size: 512K or 1M.")] = "512K",
+) -> None:
+    """Show the sectors swsflash protects (MAC, calibration, hardware version).
+
+    Example:  swsflash layout --size 1M
+    """
+    sizes = {"512K": 0x80000, "1M": 0x100000}
+    if size.upper() not in sizes:
+        _fail(UsageError(f"--size must be 512K or 1M, not {size!r}"))
+    for region in protected_regions(sizes[size.upper()]):
+        typer.echo(str(region))
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def simulate(ctx: typer.Context) -> None:
+    """Serve the virtual bench on a pseudo-terminal for any serial program (Linux/macOS).
+
+    Example:  swsflash simulate --scenario bricked --save-flash unit.bin
+    (options: see 'swsflash simulate --help')
+    """
+    # The bench is a separate program: the flasher itself never imports it.
+    args = [sys.executable, "-m", "swsflash.bench", *ctx.args]
+    sys.stdout.flush()
+    os.execv(sys.executable, args)
+
+
+@app.command("exit-codes")
+def exit_codes() -> None:
+    """List the exit codes swsflash uses, for scripts and jigs.
+
+    Example:  swsflash exit-codes
+    """
+    for code, title, meaning in EXIT_CODES:
+        typer.echo(f"{code:>4}  {title:<34} {meaning}")
+
+
+def main() -> Any:
+    return app()

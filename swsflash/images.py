@@ -1,0 +1,202 @@
+"""Firmware files as people download them: raw Telink .bin, Zigbee OTA files, Intel HEX.
+
+The format is recognised from the content, not from the file name, and every check that
+fails says which one, before anything touches the chip.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from intelhex import HexRecordError, IntelHex
+
+from .errors import ImageError
+
+OTA_MAGIC = 0x0BEEF11E
+OTA_HEADER_MIN = 56
+OTA_TAG_UPGRADE_IMAGE = 0x0000
+TELINK_MARKER = b"KNLT"
+
+
+@dataclass
+class Segment:
+    address: int
+    data: bytes
+
+    @property
+    def end(self) -> int:
+        return self.address + len(self.data)
+
+
+@dataclass
+class TelinkHeader:
+    version: int
+    manufacturer: int
+    image_type: int
+    declared_size: int
+    crc_ok: bool
+    size_ok: bool
+
+
+@dataclass
+class OtaHeader:
+    manufacturer: int
+    image_type: int
+    file_version: int
+    header_string: str
+    total_size: int
+
+
+@dataclass
+class Image:
+    """What will be written: one or more segments at flash addresses."""
+
+    path: str
+    format: str  # "bin", "ota", "hex"
+    segments: list[Segment]
+    telink: TelinkHeader | None = None
+    ota: OtaHeader | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(s.data) for s in self.segments)
+
+    @property
+    def start(self) -> int:
+        return min(s.address for s in self.segments)
+
+    @property
+    def end(self) -> int:
+        return max(s.end for s in self.segments)
+
+
+def parse_telink_header(data: bytes) -> TelinkHeader | None:
+    """Header fields and integrity of a raw Telink image; None if it carries no marker."""
+    if len(data) < 0x20 or data[8:12] != TELINK_MARKER:
+        return None
+    version = struct.unpack_from("<I", data, 2)[0]
+    manufacturer, image_type = struct.unpack_from("<HH", data, 0x12)
+    declared = struct.unpack_from("<I", data, 0x18)[0]
+    size_ok = declared == len(data)
+    crc_ok = False
+    if size_ok and len(data) > 4:
+        stored = struct.unpack_from("<I", data, len(data) - 4)[0]
+        crc_ok = stored == zlib.crc32(data[:-4]) ^ 0xFFFFFFFF
+    return TelinkHeader(version, manufacturer, image_type, declared, crc_ok, size_ok)
+
+
+def _telink_problems(header: TelinkHeader | None, size: int) -> list[str]:
+    if header is None:
+        return ["no 'KNLT' marker at offset 8: this is not a bootable Telink image"]
+    problems = []
+    if not header.size_ok:
+        problems.append(
+            f"the header declares {header.declared_size} bytes but the image has {size}"
+            + (" (truncated download?)" if size < header.declared_size else "")
+        )
+    elif not header.crc_ok:
+        problems.append("the CRC32 at the end of the image does not match its content")
+    return problems
+
+
+def parse_ota(data: bytes, path: str) -> Image:
+    if len(data) < OTA_HEADER_MIN:
+        raise ImageError(f"{path}: Zigbee OTA file shorter than its 56-byte header")
+    (_, _, header_len, _, manufacturer, image_type, file_version, _) = struct.unpack_from(
+        "<IHHHHHIH", data, 0
+    )
+    header_string = data[20:52].split(b"\0", 1)[0].decode("ascii", "replace")
+    total = struct.unpack_from("<I", data, 52)[0]
+    ota = OtaHeader(manufacturer, image_type, file_version, header_string, total)
+    problems = []
+    if total != len(data):
+        problems.append(f"the OTA header declares {total} bytes but the file has {len(data)}")
+    pos = header_len
+    payload: bytes | None = None
+    while pos + 6 <= len(data):
+        tag, length = struct.unpack_from("<HI", data, pos)
+        body = data[pos + 6 : pos + 6 + length]
+        if len(body) < length:
+            raise ImageError(f"{path}: OTA sub-element 0x{tag:04x} is cut short")
+        if tag == OTA_TAG_UPGRADE_IMAGE and payload is None:
+            payload = body
+        pos += 6 + length
+    if payload is None:
+        raise ImageError(f"{path}: the OTA file has no upgrade-image sub-element (tag 0x0000)")
+    telink = parse_telink_header(payload)
+    problems += _telink_problems(telink, len(payload))
+    if telink is not None and (telink.manufacturer, telink.image_type) != (
+        manufacturer,
+        image_type,
+    ):
+        problems.append(
+            f"the OTA header says manufacturer 0x{manufacturer:04x} image type "
+            f"0x{image_type:04x}, the image inside says 0x{telink.manufacturer:04x} "
+            f"0x{telink.image_type:04x}"
+        )
+    return Image(path, "ota", [Segment(0, payload)], telink, ota, problems)
+
+
+def parse_hex(text: str, path: str) -> Image:
+    ih = IntelHex()
+    try:
+        ih.loadhex(_StringReader(text))
+    except (HexRecordError, ValueError) as exc:
+        raise ImageError(f"{path}: not a valid Intel HEX file: {exc}") from exc
+    segments = [
+        Segment(start, bytes(ih.tobinarray(start=start, end=end - 1)))
+        for start, end in ih.segments()
+    ]
+    if not segments:
+        raise ImageError(f"{path}: the HEX file holds no data")
+    image = Image(path, "hex", segments)
+    if segments[0].address == 0:
+        image.telink = parse_telink_header(segments[0].data)
+    return image
+
+
+class _StringReader:
+    """IntelHex reads from a file object; give it one over text already in memory."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = text.splitlines(keepends=True)
+
+    def __iter__(self) -> object:
+        return iter(self._lines)
+
+    def readline(self) -> str:
+        return self._lines.pop(0) if self._lines else ""
+
+
+def load_image(path: str | Path, address: int = 0) -> Image:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    if not data:
+        raise ImageError(f"{p} is empty")
+    name = str(p)
+    if len(data) >= 4 and struct.unpack_from("<I", data)[0] == OTA_MAGIC:
+        if address:
+            raise ImageError(f"{name}: an OTA file always goes to address 0; drop --address")
+        return parse_ota(data, name)
+    if data[:1] == b":" and _looks_like_text(data):
+        if address:
+            raise ImageError(f"{name}: a HEX file carries its own addresses; drop --address")
+        return parse_hex(data.decode("ascii", "replace"), name)
+    telink = parse_telink_header(data)
+    image = Image(name, "bin", [Segment(address, data)], telink)
+    image.problems = _telink_problems(telink, len(data)) if address == 0 else []
+    if address and telink is not None:
+        image.problems = _telink_problems(telink, len(data))
+    return image
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:4096]
+    return all(c in b"0123456789abcdefABCDEF:\r\n \t" for c in head)
