@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from .errors import ChipNotAnswering, WiringError
-from .link import SwireLink, write_frame
+from .link import NoAnswer, SwireLink, write_frame
 
 log = logging.getLogger("swsflash.chip")
 
@@ -46,6 +46,7 @@ class Tlsr825x:
     def __init__(self, link: SwireLink) -> None:
         self.link = link
         self.clock: ClockInfo | None = None
+        self._answered = False  # did any divider get an answer, even a garbled one?
 
     # -- getting hold of the CPU -------------------------------------------------------------
     def halt(self) -> None:
@@ -69,11 +70,20 @@ class Tlsr825x:
         lo = max(1, round(2 * 16e6 / baud))
         hi = min(0x7F, round(2 * 48e6 / baud))
         good: list[int] = []
+        self._answered = False
         for div in range(lo, hi + 1):
             if self._divider_works(div):
                 good.append(div)
             elif good and div > good[-1] + 2:
                 break  # past the window
+        if not good and not self._answered:
+            raise ChipNotAnswering(
+                "our commands come back as a clean echo, but "
+                "nothing else ever follows",
+                "the firmware sleeps or has taken the SWS pin (a bricked unit): wire the "
+                "adapter's RTS to the RST pad and use --reset rts, or use --power-window MS "
+                "and apply power when asked, or run 'swsflash recover'",
+            )
         if not good:
             self.link.write(REG_SWIRE_DIV, bytes([0x05]))
             raise ChipNotAnswering(
@@ -125,7 +135,10 @@ class Tlsr825x:
             if self.link.read(REG_SWIRE_DIV, 1)[0] != div:
                 return False
             return int.from_bytes(self.link.read(REG_CHIP_ID, 2), "little") in KNOWN_IDS
+        except NoAnswer:
+            return False
         except ChipNotAnswering:
+            self._answered = True
             return False
 
     # -- registers ---------------------------------------------------------------------------

@@ -165,7 +165,8 @@ def _session(
             assert dev.clock_info is not None and dev.flash_id is not None
             ui.say(
                 f"Chip TLSR825x halted; SWire divider {dev.clock_info.divider} "
-                f"(chip clock ~{dev.clock_info.fclk_mhz} MHz); flash {dev.flash_id}"
+                f"(chip clock ~{dev.clock_info.fclk_mhz} MHz); flash {dev.flash_id}; "
+                f"pacing {dev.link.pacing.value}"
             )
             yield dev, ui
     except SwsError as exc:

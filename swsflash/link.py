@@ -65,7 +65,7 @@ def decode_answer(chars: bytes) -> int:
     shape of a 1 or a 0 cell, so a poor divider shows as an error, not as wrong data."""
     if len(chars) <= 1:
         raise NoAnswer(
-            "the chip does not answer: our read request was echoed and nothing followed",
+            "our read request was echoed and nothing followed",
             "the chip is asleep or its firmware holds the SWS pin: use --reset rts|dtr or "
             "--power-window MS, or 'swsflash recover'",
         )

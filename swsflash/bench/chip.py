@@ -43,6 +43,7 @@ class ChipConfig:
     takes_sws_after_ms: float | None = None  # bricked firmware: SWS becomes a GPIO then
     asleep_period_s: float | None = None  # firmware sleeps; wakes this often ...
     awake_ms: float = 5.0  # ... for this long; SWS is dead while it sleeps
+    asleep_phase_s: float = 0.0  # how far into its sleep cycle the chip boots
     spi_manual_read_clocks: bool = True  # a read of 0x0C with auto-read off clocks a byte
 
 
@@ -151,7 +152,7 @@ class Chip:
         assert self.config.asleep_period_s is not None
         period = round(self.config.asleep_period_s * PS_PER_S)
         awake = round(self.config.awake_ms * PS_PER_S / 1000)
-        into = (t - self._boot_at) % period
+        into = (t - self._boot_at + round(self.config.asleep_phase_s * PS_PER_S)) % period
         start = t - into
         return (into < awake, start + awake if into < awake else start + period)
 

@@ -24,13 +24,16 @@ from .wire import PS_PER_S
 URL_FORM = (
     "sim://[SCENARIO][?scenario=S&state=FILE&name=N&fclk_mhz=F&flash=PART&reset=rts|dtr|none"
     "&power_on_after=SECONDS&latency_us=US&gap_us=US&ber=P&seed=N&answer_delay=CLOCKS"
-    "&resync_us=US&watchdog_s=S&fast=0|1]"
+    "&resync_us=US&watchdog_s=S&max_write=N&mac=AA:BB:..&fast=0|1]"
 )
 
 _OPTIONS = {
     "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
     "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
+    "max_write",
 }
+
+POWERED_BEFORE_OPEN_S = 1.0
 
 # Benches by name, so that several opens within one process talk to the same unit.
 _BENCHES: dict[str, Bench] = {}
@@ -79,6 +82,8 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             adapter = replace(adapter, gap_us=float(query["gap_us"]))
         if "ber" in query:
             adapter = replace(adapter, bit_error_rate=float(query["ber"]))
+        if "max_write" in query:
+            adapter = replace(adapter, max_write=int(query["max_write"]))
         if "seed" in query:
             adapter = replace(adapter, seed=int(query["seed"]))
         config = replace(config, chip=chip, adapter=adapter)
@@ -136,6 +141,9 @@ class Serial(serial.SerialBase):
             bench = _BENCHES.get(name) if name else None
             if bench is None:
                 bench = _make_bench(config, query)
+                # The unit has been powered for a while when someone opens the port: its
+                # firmware has long since booted (and, if bricked, taken the SWS pin).
+                bench.advance(round(POWERED_BEFORE_OPEN_S * PS_PER_S))
                 if name:
                     _BENCHES[name] = bench
         self.bench = bench

@@ -1,0 +1,47 @@
+"""Helpers for driving the swsflash CLI against the bench through sim:// URLs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from swsflash.bench.scenarios import MAC_SECTOR, CALIBRATION_SECTOR, factory_flash
+from swsflash.cli import app
+
+DEMO_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "demo-firmware.bin"
+
+
+@dataclass
+class Unit:
+    """One simulated unit whose flash lives in a file between commands."""
+
+    state: Path
+    scenario: str = "healthy"
+    extra: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"sim://{self.scenario}?state={self.state}{self.extra}"
+
+    def flash(self) -> bytes:
+        return self.state.read_bytes() if self.state.exists() else factory_flash("ZB25WD40B")
+
+    def unique_data(self) -> bytes:
+        data = self.flash()
+        mac, cal = MAC_SECTOR[len(data)], CALIBRATION_SECTOR[len(data)]
+        return data[mac : mac + 0x1000] + data[cal : cal + 0x1000] + data[0x55000:0x56000]
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def unit(tmp_path: Path) -> Unit:
+    return Unit(tmp_path / "unit.bin")
