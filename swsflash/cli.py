@@ -198,7 +198,9 @@ def _parse_int(text: str, what: str) -> int:
     try:
         value = int(text, 0)
     except ValueError:
-        raise UsageError(f"{what} {text!r} is not a number (use e.g. 0x40000 or 262144)")
+        raise UsageError(
+            f"{what} {text!r} is not a number (use e.g. 0x40000 or 262144)"
+        ) from None
     if value < 0:
         raise UsageError(f"{what} must not be negative")
     return value

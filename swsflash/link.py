@@ -179,7 +179,7 @@ class SwireLink:
                 if len(answer) != (i + len(part)) // len(PIPELINE_SLOT) * ANSWER_CHARS:
                     raise AnswerError(f"pipelined read: {len(answer)} characters back")
             data = bytes(
-                decode_answer(answer[i : i + ANSWER_CHARS])
+                decode_answer(bytes(answer[i : i + ANSWER_CHARS]))
                 for i in range(0, len(answer), ANSWER_CHARS)
             )
             self.send(END)  # an answer longer than its slot shows up here, as a bad echo
@@ -212,7 +212,7 @@ class SwireLink:
 
 
 def _first_difference(sent: bytes, got: bytes) -> str:
-    for i, (a, b) in enumerate(zip(sent, got)):
+    for i, (a, b) in enumerate(zip(sent, got, strict=False)):
         if a != b:
             return f"first difference at character {i}: sent {a:02x}, got {b:02x}"
     return "echo cut short" if len(got) < len(sent) else "extra characters"

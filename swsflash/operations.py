@@ -187,8 +187,8 @@ class Device:
         self._check_range(address, len(data))
         back = self.read(address, len(data), progress)
         if back != data:
-            bad = next(i for i, (a, b) in enumerate(zip(data, back)) if a != b)
-            count = sum(1 for a, b in zip(data, back) if a != b)
+            bad = next(i for i, (a, b) in enumerate(zip(data, back, strict=True)) if a != b)
+            count = sum(1 for a, b in zip(data, back, strict=True) if a != b)
             raise VerifyError(
                 f"{count} byte(s) differ; first at 0x{address + bad:06x}: expected "
                 f"0x{data[bad]:02x}, read 0x{back[bad]:02x}",

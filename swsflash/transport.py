@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 import serial
 
@@ -40,7 +40,8 @@ class RealClock:
 class Transport:
     """Bytes in and out of the adapter, with timeouts measured on the port's clock."""
 
-    def __init__(self, port: serial.SerialBase, trace: bool = False) -> None:
+    def __init__(self, port: Any, trace: bool = False) -> None:
+        # Any pyserial port: URL handlers are SerialBase subclasses, not serial.Serial.
         self.port = port
         self.clock: Clock = getattr(port, "virtual_clock", None) or RealClock()
         self.trace = trace
@@ -76,7 +77,9 @@ class Transport:
         try:
             self.port.write(data)
         except serial.SerialException as exc:
-            raise PortError(f"write to the port failed: {exc}", "is the adapter still plugged in?")
+            raise PortError(
+                f"write to the port failed: {exc}", "is the adapter still plugged in?"
+            ) from exc
 
     def read(self, size: int, timeout: float) -> bytes:
         """Up to ``size`` bytes, waiting at most ``timeout`` seconds for all of them."""
@@ -84,7 +87,9 @@ class Transport:
             self.port.timeout = timeout
             data = bytes(self.port.read(size))
         except serial.SerialException as exc:
-            raise PortError(f"read from the port failed: {exc}", "is the adapter still plugged in?")
+            raise PortError(
+                f"read from the port failed: {exc}", "is the adapter still plugged in?"
+            ) from exc
         if self.trace:
             log.debug("RX %s", data.hex())
         return data

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .adapter import Adapter, AdapterConfig, TxRun
+from .adapter import Adapter, AdapterConfig
 from .chip import Chip, ChipConfig
 from .spi_flash import DEFAULT_PART, PARTS, SpiFlash
 from .swire_slave import SlaveTiming, SwireSlave
@@ -256,6 +256,7 @@ class Bench:
             if deadline is not None and deadline < t0:
                 break
             chunk = run.data[run.pos : run.pos + 10]
+            word: tuple[int, int] | None = None
             if self.slave.active:
                 word = WORD_TABLE.get(chunk)
                 if word is None or not self.slave.at_word_start:
@@ -266,7 +267,7 @@ class Bench:
                 break
             self.now = t0
             self.adapter.receive(t0 + 9 * self.bit_ps + self.bit_ps // 2, char_ps, chunk)
-            if self.slave.active:
+            if word is not None:
                 self.slave.fast_word(word[0], word[1], t0, self.bit_ps)
             self.stats.fast_words += 1
             self.horizon = max(self.horizon, t_word)
@@ -321,12 +322,13 @@ class Bench:
         self.slave.on_edge(t0 + low, HIGH)
         self.slave.on_deadline(t_zero)
         value = self.slave.last_answer
-        key = (bit, low, delay, unit, value, *rx_key, None if t_next is None else t_next - t0)
-        key += tuple(x for c in chars for x in c)
+        key: tuple[object, ...] = (bit, low, delay, unit, value, *rx_key)
+        key += (None if t_next is None else t_next - t0, *(x for c in chars for x in c))
         memo = self._memo.get(key)
         if memo is None:
             drive = [(t - t0, level) for t, level in self.slave.drive]
-            memo = self._scratch_answer(chars, drive, rx_key, None if t_next is None else t_next - t0)
+            until = None if t_next is None else t_next - t0
+            memo = self._scratch_answer(chars, drive, rx_key, until)
             self._memo[key] = memo
         received, rx_after, ok, settled = memo
         if not ok:

@@ -120,10 +120,10 @@ class Chip:
         self._watchdog_at = None
         self._wd_enable_at = None
         if self.config.firmware_watchdog and not self.regs[REG_WATCHDOG] & WATCHDOG_ENABLE:
-            after = self.config.watchdog_enabled_after_ms
-            self._wd_enable_at = t + round(after * PS_PER_S / 1000)
-        after = self.config.takes_sws_after_ms
-        self._takeover_at = None if after is None else t + round(after * PS_PER_S / 1000)
+            enable_ms = self.config.watchdog_enabled_after_ms
+            self._wd_enable_at = t + round(enable_ms * PS_PER_S / 1000)
+        take_ms = self.config.takes_sws_after_ms
+        self._takeover_at = None if take_ms is None else t + round(take_ms * PS_PER_S / 1000)
 
     def _halt(self, t: int) -> None:
         if not self.halted:
@@ -219,7 +219,7 @@ class Chip:
             self._arm_watchdog(t)
 
     def _cpu_control(self, value: int, t: int) -> None:
-        if value == CPU_STOP or value == CPU_STALL:
+        if value in (CPU_STOP, CPU_STALL):
             self._halt(t)
         elif value == CPU_REBOOT:
             self._boot(t)

@@ -129,12 +129,12 @@ class Serial(serial.SerialBase):
 
     # -- pyserial plumbing -------------------------------------------------------------------
     def open(self) -> None:
-        if self._port is None:
+        if self.port is None:
             raise serial.SerialException("Port must be configured before it can be used.")
         if self.is_open:
             raise serial.SerialException("Port is already open.")
         config, query = parse_url(self.portstr or "")
-        config = replace(config, baud=int(self._baudrate))
+        config = replace(config, baud=int(self.baudrate))
         self._query = query
         name = query.get("name") or query.get("state")
         with _LOCK:
@@ -170,7 +170,7 @@ class Serial(serial.SerialBase):
 
     def _reconfigure_port(self) -> None:
         if self.is_open and self.bench is not None:
-            self.bench.set_baud(int(self._baudrate), self._now())
+            self.bench.set_baud(int(self.baudrate), self._now())
 
     def _now(self) -> int:
         assert self.bench is not None
@@ -195,7 +195,7 @@ class Serial(serial.SerialBase):
     def read(self, size: int = 1) -> bytes:
         bench = self._bench()
         clock = self.virtual_clock
-        deadline = None if self._timeout is None else clock.t_ps + round(self._timeout * PS_PER_S)
+        deadline = None if self.timeout is None else clock.t_ps + round(self.timeout * PS_PER_S)
         adapter = bench.adapter
         step = min(
             round(adapter.config.in_latency_us * PS_PER_S / 1_000_000),
@@ -219,7 +219,7 @@ class Serial(serial.SerialBase):
             clock.t_ps = target if deadline is None else min(target, deadline)
         return bytes(data)
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         bench = self._bench()
         payload = bytes(data)
         bench.host_write(payload, self.virtual_clock.t_ps)
@@ -248,11 +248,11 @@ class Serial(serial.SerialBase):
 
     def _update_rts_state(self) -> None:
         if self.is_open:
-            self._bench().set_modem_line("rts", bool(self._rts_state), self.virtual_clock.t_ps)
+            self._bench().set_modem_line("rts", bool(self.rts), self.virtual_clock.t_ps)
 
     def _update_dtr_state(self) -> None:
         if self.is_open:
-            self._bench().set_modem_line("dtr", bool(self._dtr_state), self.virtual_clock.t_ps)
+            self._bench().set_modem_line("dtr", bool(self.dtr), self.virtual_clock.t_ps)
 
     @property
     def cts(self) -> bool:

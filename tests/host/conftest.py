@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from swsflash.bench.scenarios import MAC_SECTOR, CALIBRATION_SECTOR, factory_flash
+from swsflash.bench.scenarios import CALIBRATION_SECTOR, MAC_SECTOR, factory_flash
 from swsflash.cli import app
 
 DEMO_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "demo-firmware.bin"
