@@ -19,9 +19,18 @@ import typer
 from serial.tools import list_ports
 from tqdm import tqdm
 
-from .errors import EXIT_CODES, ImageError, Interrupted, PortError, SwsError, UsageError
-from .images import Image, load_image
-from .layout import protected_regions
+from .backup import DEFAULT_ROOT, BackupInfo, BackupStore, load_backup
+from .errors import (
+    EXIT_CODES,
+    ImageError,
+    Interrupted,
+    PortError,
+    ProtectedDataError,
+    SwsError,
+    UsageError,
+)
+from .images import Image, describe_image, load_image
+from .layout import format_mac, mac_address_at, protected_regions
 from .operations import ConnectOptions, Device, JobReport, connect
 
 app = typer.Typer(
@@ -279,6 +288,36 @@ def _load(image_path: Path, address: str, force: bool) -> Image:
     return image
 
 
+BackupDirOpt = Annotated[
+    Path,
+    typer.Option(
+        "--backup-dir",
+        envvar="SWSFLASH_BACKUP_DIR",
+        help="Where backups of overwritten sectors go (a folder per unit MAC).",
+    ),
+]
+NoBackupOpt = Annotated[
+    bool, typer.Option("--no-backup", help="Do not save the sectors about to change first.")
+]
+NoPreserveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-preserve",
+        help="With --force: really overwrite MAC/calibration/hardware-version sectors "
+        "instead of keeping them.",
+    ),
+]
+
+
+def _store(no_backup: bool, backup_dir: Path) -> BackupStore | None:
+    return None if no_backup else BackupStore(backup_dir)
+
+
+def _report_backups(ui: Ui, report: JobReport) -> None:
+    for path in report.backups:
+        ui.say(f"Backup of the previous content: {path}")
+
+
 @app.command()
 def write(
     image: Annotated[Path, typer.Argument(help="Firmware: .bin, Zigbee OTA (.zigbee) or .hex.")],
@@ -290,14 +329,21 @@ def write(
         bool, typer.Option("--run/--no-run", help="Restart the chip when done.")
     ] = True,
     force: Annotated[
-        bool, typer.Option(help="Write despite image problems or protected sectors.")
+        bool,
+        typer.Option(help="Write despite a bad image check, or into protected sectors."),
     ] = False,
+    no_preserve: NoPreserveOpt = False,
+    no_backup: NoBackupOpt = False,
+    backup_dir: BackupDirOpt = DEFAULT_ROOT,
     pacing: PacingOpt = "auto",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
 ) -> None:
     """Erase what the image needs, write it, verify every byte, restart the chip.
+
+    Sectors that already hold the right bytes are left alone; the sectors about to change
+    are saved to a backup first (see --backup-dir).
 
     Example:  swsflash write z03mmc.bin --port /dev/ttyUSB0
     """
@@ -311,20 +357,22 @@ def write(
     _guarded(load)
     assert img is not None
     with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        if img.end > dev.flash_size:
+            raise ImageError(
+                f"{image} ends at 0x{img.end:x}, beyond the {dev.flash_size // 1024} KB flash",
+                "is this firmware for a unit with a larger flash?",
+            )
         total = img.size * (2 if verify else 1)
-        report = JobReport()
         with ui.progress(total, "Writing") as bump:
-            for seg in img.segments:
-                part = dev.write_image(
-                    seg.data, seg.address, verify=verify, force=force, progress=bump
-                )
-                report.bytes_total += part.bytes_total
-                report.sectors_erased += part.sectors_erased
-                report.pages_programmed += part.pages_programmed
-                report.pages_skipped += part.pages_skipped
-                report.bytes_verified += part.bytes_verified
-                report.seconds += part.seconds
-                report.notes += part.notes
+            report = dev.write_segments(
+                [(seg.address, seg.data) for seg in img.segments],
+                verify=verify,
+                force=force,
+                preserve=not no_preserve,
+                backup=_store(no_backup, backup_dir),
+                progress=bump,
+            )
+        _report_backups(ui, report)
         _summary(ui, dev, "Wrote", report)
         if run_after:
             dev.run()
@@ -374,14 +422,18 @@ def erase(
         bool, typer.Option("--all", help="Erase the whole chip (needs --force).")
     ] = False,
     force: Annotated[
-        bool, typer.Option(help="Allow erasing MAC, calibration and hardware-version data.")
+        bool, typer.Option(help="Allow --all, or a range over MAC/calibration sectors.")
     ] = False,
+    no_preserve: NoPreserveOpt = False,
+    no_backup: NoBackupOpt = False,
+    backup_dir: BackupDirOpt = DEFAULT_ROOT,
     pacing: PacingOpt = "auto",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
 ) -> None:
-    """Erase sectors, or with --all --force the whole chip.
+    """Erase sectors, or with --all --force the whole chip (MAC and calibration are put
+    back unless --no-preserve; a full backup is saved first unless --no-backup).
 
     Example:  swsflash erase --start 0x40000 --size 0x34000 --port /dev/ttyUSB0
     """
@@ -391,22 +443,117 @@ def erase(
             raise UsageError(
                 "--all erases the whole chip, including the unit's MAC address and its "
                 "factory calibration, which cannot be recreated",
-                "back them up first ('swsflash read backup.bin'), then add --force",
+                "add --force: swsflash then backs up the flash and puts MAC and calibration "
+                "back afterwards (add --no-preserve to really wipe them)",
             )
         if not erase_all and (start is None or size is None):
             raise UsageError("give --start and --size, or --all --force")
 
     _guarded(check)
     with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        store = _store(no_backup, backup_dir)
         if erase_all:
-            ui.say("Erasing the whole chip (this takes a few seconds)...")
-            report = dev.erase_all()
+            ui.say("Erasing the whole chip...")
+            report = dev.erase_all(preserve=not no_preserve, backup=store)
         else:
             assert start is not None and size is not None
             first, count = _parse_int(start, "--start"), _parse_int(size, "--size")
             with ui.progress(count, "Erasing") as bump:
-                report = dev.erase(first, count, force=force, progress=bump)
+                report = dev.erase(
+                    first, count, force=force, preserve=not no_preserve, backup=store,
+                    progress=bump,
+                )
+        _report_backups(ui, report)
         _summary(ui, dev, "Erased", report)
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[Path, typer.Argument(help="A .bin saved by swsflash (or a dump).")],
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    force: Annotated[
+        bool, typer.Option(help="Restore even if it carries another unit's MAC address.")
+    ] = False,
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Write a backup back where it came from, and verify it.
+
+    Example:  swsflash restore ~/.swsflash/backups/A4C138A1B2C3/T-before-write-0x000000-0x20000.bin
+    """
+    loaded: list[tuple[BackupInfo, bytes]] = []
+    _guarded(lambda: loaded.append(load_backup(backup_file)))
+    info, data = loaded[0]
+    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        mac_at = mac_address_at(dev.flash_size)
+        covers_mac = info.start <= mac_at < info.start + info.size
+        if covers_mac and not force:
+            theirs = format_mac(data[mac_at - info.start : mac_at - info.start + 6])
+            if theirs != dev.mac():
+                raise ProtectedDataError(
+                    f"this backup carries MAC {theirs}, the unit has {dev.mac()}",
+                    "restoring it would give this unit another unit's identity; use the "
+                    "unit's own backup, or --force if you mean it",
+                )
+        with ui.progress(len(data) * 2, "Restoring") as bump:
+            report = dev.write_segments(
+                [(info.start, data)], force=True, preserve=False, progress=bump
+            )
+        _summary(ui, dev, "Restored", report)
+
+
+@app.command()
+def mac(
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    set_to: Annotated[
+        str | None, typer.Option("--set", help="New MAC, e.g. A4:C1:38:12:34:56.")
+    ] = None,
+    backup_dir: BackupDirOpt = DEFAULT_ROOT,
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Show the unit's MAC address, or change it (the MAC sector is backed up first).
+
+    Example:  swsflash mac --port /dev/ttyUSB0 --set A4:C1:38:12:34:56
+    """
+    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+        if set_to is None:
+            typer.echo(dev.mac() or "not set (the firmware makes up a random MAC)")
+            return
+        report = dev.set_mac(set_to, BackupStore(backup_dir))
+        _report_backups(ui, report)
+        typer.echo(f"MAC address is now {dev.mac()}")
+
+
+@app.command("image-info")
+def image_info(
+    image: Annotated[Path, typer.Argument(help="Firmware file: .bin, .zigbee/.ota or .hex.")],
+    address: Annotated[str, typer.Option(help="Flash address for a raw .bin.")] = "0",
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Describe a firmware file and what writing it would overwrite. Needs no device.
+
+    Example:  swsflash image-info 1141-0203-99993001-ATC_v46.zigbee
+    """
+    found: list[Image] = []
+    _guarded(lambda: found.append(load_image(image, _parse_int(address, "--address"))))
+    data = describe_image(found[0])
+    if json_out:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        if isinstance(value, dict):
+            typer.echo(f"{key.replace('_', ' ')}:")
+            for k, v in value.items():
+                typer.echo(f"  {k}: {v}")
+        else:
+            typer.echo(f"{key.replace('_', ' ')}: {value}")
 
 
 @app.command()

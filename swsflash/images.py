@@ -14,6 +14,7 @@ from pathlib import Path
 from intelhex import HexRecordError, IntelHex
 
 from .errors import ImageError
+from .layout import regions_touched
 
 OTA_MAGIC = 0x0BEEF11E
 OTA_HEADER_MIN = 56
@@ -200,3 +201,50 @@ def load_image(path: str | Path, address: int = 0) -> Image:
 def _looks_like_text(data: bytes) -> bool:
     head = data[:4096]
     return all(c in b"0123456789abcdefABCDEF:\r\n \t" for c in head)
+
+
+def describe_image(image: Image) -> dict[str, object]:
+    """Everything `swsflash image-info` shows, as plain data."""
+    info: dict[str, object] = {
+        "file": image.path,
+        "format": {"bin": "raw Telink image", "ota": "Zigbee OTA file", "hex": "Intel HEX"}[
+            image.format
+        ],
+        "size": image.size,
+        "address_range": ", ".join(
+            f"0x{s.address:05x}-0x{s.end - 1:05x}" for s in image.segments
+        ),
+    }
+    if image.telink is not None:
+        t = image.telink
+        info["telink_header"] = {
+            "version": f"0x{t.version:08x}",
+            "manufacturer": f"0x{t.manufacturer:04x}",
+            "image_type": f"0x{t.image_type:04x}",
+            "declared_size": t.declared_size,
+            "size_matches": t.size_ok,
+            "crc": "ok" if t.crc_ok else "BAD",
+        }
+    if image.ota is not None:
+        o = image.ota
+        info["ota_header"] = {
+            "manufacturer": f"0x{o.manufacturer:04x}",
+            "image_type": f"0x{o.image_type:04x}",
+            "file_version": f"0x{o.file_version:08x}",
+            "header_string": o.header_string,
+            "total_size": o.total_size,
+        }
+    info["problems"] = "; ".join(image.problems) or "none"
+    overwrites: dict[str, str] = {}
+    for label, size in (("512 KB flash", 0x80000), ("1 MB flash", 0x100000)):
+        if image.end > size:
+            overwrites[label] = "does not fit"
+            continue
+        hit = {
+            str(r) + (" [PROTECTED]" if r.protected else "")
+            for s in image.segments
+            for r in regions_touched(size, s.address, s.end)
+        }
+        overwrites[label] = "; ".join(sorted(hit))
+    info["overwrites"] = overwrites
+    return info

@@ -13,12 +13,21 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from .backup import BackupStore, new_info
 from .chip import KNOWN_IDS, TLSR825X_ID, ClockInfo, Tlsr825x
 from .errors import ChipNotAnswering, ProtectedDataError, UsageError, VerifyError
 from .flash import PAGE, SECTOR, FlashId, SpiFlash
-from .layout import format_mac, mac_address_at, protected_regions
+from .layout import (
+    calibration_at,
+    calibration_summary,
+    format_mac,
+    mac_address_at,
+    parse_mac,
+    protected_regions,
+)
 from .link import Pacing, SwireLink
 from .transport import Transport
 
@@ -48,8 +57,11 @@ class JobReport:
     pages_programmed: int = 0
     pages_skipped: int = 0
     bytes_verified: int = 0
+    sectors_unchanged: int = 0
+    retries: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
 
 
 class Device:
@@ -65,6 +77,8 @@ class Device:
         self.options = options
         self.clock_info: ClockInfo | None = None
         self.flash_id: FlashId | None = None
+        self.sector_attempts = 3
+        self._mac: str | bool | None = False  # False: not read yet
 
     # -- connecting --------------------------------------------------------------------------
     def attach(self) -> None:
@@ -103,7 +117,7 @@ class Device:
         assert self.clock_info is not None and self.flash_id is not None
         status = self.flash.status()
         mac_at = mac_address_at(self.flash_size)
-        mac_raw = self.flash.read(mac_at, 8)
+        cal_at = calibration_at(self.flash_size)
         return {
             "chip_id": f"0x{self.chip.chip_id():04x}",
             "chip": KNOWN_IDS.get(self.chip.chip_id(), "unknown"),
@@ -118,9 +132,31 @@ class Device:
             "flash_size": self.flash_size,
             "flash_status": f"0x{status:02x}",
             "flash_protected": bool(status & 0x1C),
-            "mac_address": format_mac(mac_raw),
+            "mac_address": self.mac(),
             "mac_sector": f"0x{mac_at:05x}",
+            "calibration_sector": f"0x{cal_at:05x}",
+            "calibration": calibration_summary(self.flash.read(cal_at, 0x200)),
         }
+
+    def mac(self) -> str | None:
+        """The unit's BLE MAC address from its MAC sector (None when the sector is blank)."""
+        if self._mac is False:
+            self._mac = format_mac(self.flash.read(mac_address_at(self.flash_size), 8))
+        assert self._mac is not True
+        return self._mac
+
+    def set_mac(self, text: str, backup: BackupStore | None) -> JobReport:
+        """Change the MAC: only its six bytes in the sector change; the sector is backed up."""
+        try:
+            raw = parse_mac(text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        at = mac_address_at(self.flash_size)
+        report = self.write_segments(
+            [(at, raw)], force=True, preserve=False, backup=backup
+        )
+        self._mac = False
+        return report
 
     def read(self, start: int, size: int, progress: Progress = _no_progress) -> bytes:
         self._check_range(start, size)
@@ -139,23 +175,150 @@ class Device:
         *,
         verify: bool = True,
         force: bool = False,
+        preserve: bool = True,
+        backup: BackupStore | None = None,
         progress: Progress = _no_progress,
     ) -> JobReport:
-        """Erase the sectors the image touches, program it, and read every byte back.
+        """Write one image; see write_segments."""
+        return self.write_segments(
+            [(address, data)],
+            verify=verify,
+            force=force,
+            preserve=preserve,
+            backup=backup,
+            progress=progress,
+        )
 
-        Bytes of a touched sector that lie outside the image are read first and written
-        back, so only the image's own range changes.
+    def write_segments(
+        self,
+        segments: list[tuple[int, bytes]],
+        *,
+        verify: bool = True,
+        force: bool = False,
+        preserve: bool = True,
+        backup: BackupStore | None = None,
+        progress: Progress = _no_progress,
+    ) -> JobReport:
+        """Put the segments on the flash and leave every other byte as it was.
+
+        Sector by sector: what is there is read (all of it when a backup is kept, else just
+        enough to tell), sectors that already hold the right bytes are left alone, the others
+        are erased, programmed (blank pages skipped) and read back at once, and rewritten
+        if the read-back differs. Protected sectors (MAC, calibration, hardware version) are
+        refused, or with ``force`` kept as they were unless ``preserve`` is False.
         """
-        self._check_range(address, len(data))
-        self._check_protected(address, len(data), force)
         start_t = self.clock.now()
-        report = JobReport(bytes_total=len(data))
+        report = JobReport(bytes_total=sum(len(d) for _, d in segments))
+        for addr, data in segments:
+            self._check_range(addr, len(data))
+            self._check_protected(addr, len(data), force)
+        plan = self._plan(segments, force and not preserve, report)
         if self.flash.unprotect():
             report.notes.append("cleared the flash's block protection")
-        end = address + len(data)
-        first = address - address % SECTOR
-        for sector in range(first, end, SECTOR):
-            content = self._sector_content(sector, data, address)
+        old = self._backup(plan, backup, report) if backup is not None else {}
+        for sector, want, mask in plan:
+            before = old.get(sector)
+            if before is None:
+                before = self._read_for_compare(sector, want, mask)
+            if before is not None and _matches(before, want, mask):
+                report.sectors_unchanged += 1
+                report.bytes_verified += sum(mask)
+                progress(sum(mask) * (2 if verify else 1))
+                continue
+            content = bytes(want[i] if mask[i] else before[i] for i in range(SECTOR)) if (
+                before is not None
+            ) else self._fill_outside(sector, want, mask)
+            self._write_sector(sector, content, mask, verify, report)
+            progress(sum(mask) * (2 if verify else 1))
+        report.seconds = self.clock.now() - start_t
+        return report
+
+    def _plan(
+        self, segments: list[tuple[int, bytes]], into_protected: bool, report: JobReport
+    ) -> list[tuple[int, bytearray, bytearray]]:
+        """(sector address, wanted bytes, mask of bytes the image sets) per touched sector."""
+        keep = [] if into_protected else protected_regions(self.flash_size)
+        sectors: dict[int, tuple[bytearray, bytearray]] = {}
+        for addr, data in segments:
+            pos, end = addr, addr + len(data)
+            while pos < end:
+                sector = pos - pos % SECTOR
+                stop = min(end, sector + SECTOR)
+                if not any(r.overlaps(sector, sector + SECTOR) for r in keep):
+                    want, mask = sectors.setdefault(
+                        sector, (bytearray(SECTOR), bytearray(SECTOR))
+                    )
+                    want[pos - sector : stop - sector] = data[pos - addr : stop - addr]
+                    mask[pos - sector : stop - sector] = b"\x01" * (stop - pos)
+                pos = stop
+        dropped = [str(r) for r in keep if any(
+            r.overlaps(addr, addr + len(data)) for addr, data in segments)]
+        if dropped:
+            report.notes.append("kept as they were: " + ", ".join(dropped))
+        return [(s, w, m) for s, (w, m) in sorted(sectors.items())]
+
+    def _backup(
+        self,
+        plan: list[tuple[int, bytearray, bytearray]],
+        store: BackupStore,
+        report: JobReport,
+    ) -> dict[int, bytes]:
+        """Read every sector about to change into the backup store, in contiguous runs."""
+        old: dict[int, bytes] = {}
+        runs: list[list[int]] = []
+        for sector, _, _ in plan:
+            if runs and runs[-1][-1] + SECTOR == sector:
+                runs[-1].append(sector)
+            else:
+                runs.append([sector])
+        for run in runs:
+            data = self.flash.read(run[0], len(run) * SECTOR)
+            for i, sector in enumerate(run):
+                old[sector] = data[i * SECTOR : (i + 1) * SECTOR]
+            report.backups.append(self.save_backup(store, run[0], data, "before-write"))
+        return old
+
+    def save_backup(self, store: BackupStore, start: int, data: bytes, reason: str) -> Path:
+        assert self.flash_id is not None
+        info = new_info(start, len(data), self.mac(), self.flash_id.jedec.hex(), reason)
+        return store.save(info, data)
+
+    def _read_for_compare(
+        self, sector: int, want: bytearray, mask: bytearray
+    ) -> bytes | None:
+        """The sector's content if it may already be right; None once a difference shows.
+
+        The first page the image sets is read first: on a fresh write it almost always
+        differs, so telling costs one page read, not a whole sector.
+        """
+        first = mask.index(1) - mask.index(1) % PAGE
+        page = self.flash.read(sector + first, PAGE)
+        if not _matches(page, want[first : first + PAGE], mask[first : first + PAGE]):
+            return None
+        rest_before = self.flash.read(sector, first) if first else b""
+        rest_after = self.flash.read(sector + first + PAGE, SECTOR - first - PAGE)
+        return rest_before + page + rest_after
+
+    def _fill_outside(self, sector: int, want: bytearray, mask: bytearray) -> bytes:
+        """The sector as it must be after the write: image bytes, old bytes elsewhere."""
+        content = bytearray(want)
+        i = 0
+        while i < SECTOR:
+            if mask[i]:
+                i += 1
+                continue
+            j = i
+            while j < SECTOR and not mask[j]:
+                j += 1
+            content[i:j] = self.flash.read(sector + i, j - i)
+            i = j
+        return bytes(content)
+
+    def _write_sector(
+        self, sector: int, content: bytes, mask: bytearray, verify: bool, report: JobReport
+    ) -> None:
+        """Erase, program, read back; a mismatch is rewritten a bounded number of times."""
+        for attempt in range(1, self.sector_attempts + 1):
             self.flash.erase_sector(sector)
             report.sectors_erased += 1
             for page in range(0, SECTOR, PAGE):
@@ -165,23 +328,23 @@ class Device:
                     continue
                 self.flash.program_page(sector + page, chunk)
                 report.pages_programmed += 1
-            progress(min(end, sector + SECTOR) - max(address, sector))
-        if verify:
-            self.verify(data, address, progress=progress)
-            report.bytes_verified = len(data)
-        report.seconds = self.clock.now() - start_t
-        return report
-
-    def _sector_content(self, sector: int, data: bytes, address: int) -> bytes:
-        lo = max(sector, address)
-        hi = min(sector + SECTOR, address + len(data))
-        content = bytearray(b"\xff" * SECTOR)
-        if lo > sector:
-            content[: lo - sector] = self.flash.read(sector, lo - sector)
-        if hi < sector + SECTOR:
-            content[hi - sector :] = self.flash.read(hi, sector + SECTOR - hi)
-        content[lo - sector : hi - sector] = data[lo - address : hi - address]
-        return bytes(content)
+            if not verify:
+                return
+            back = self.flash.read(sector, SECTOR)
+            bad = [i for i in range(SECTOR) if back[i] != content[i]]
+            if not bad:
+                report.bytes_verified += sum(mask)
+                return
+            report.retries += 1
+            log.warning(
+                "sector 0x%05x: %d byte(s) differ after writing (attempt %d)",
+                sector, len(bad), attempt,
+            )
+        raise VerifyError(
+            f"sector 0x{sector:05x} still differs after {self.sector_attempts} attempts",
+            "the line is too noisy or the flash is worn: lower --baud, shorten the wires, "
+            "check the 1 kOhm resistor; then run the same command again",
+        )
 
     def verify(self, data: bytes, address: int = 0, progress: Progress = _no_progress) -> None:
         self._check_range(address, len(data))
@@ -196,7 +359,14 @@ class Device:
             )
 
     def erase(
-        self, start: int, size: int, *, force: bool = False, progress: Progress = _no_progress
+        self,
+        start: int,
+        size: int,
+        *,
+        force: bool = False,
+        preserve: bool = True,
+        backup: BackupStore | None = None,
+        progress: Progress = _no_progress,
     ) -> JobReport:
         if start % SECTOR or size % SECTOR or size <= 0:
             raise UsageError(
@@ -206,25 +376,47 @@ class Device:
         self._check_range(start, size)
         self._check_protected(start, size, force)
         start_t = self.clock.now()
-        self.flash.unprotect()
+        keep = [] if not preserve else protected_regions(self.flash_size)
+        sectors = [
+            s for s in range(start, start + size, SECTOR)
+            if not any(r.overlaps(s, s + SECTOR) for r in keep)
+        ]
         report = JobReport(bytes_total=size)
-        for sector in range(start, start + size, SECTOR):
+        if len(sectors) * SECTOR < size:
+            report.notes.append("kept the MAC, calibration and hardware-version sectors")
+        self.flash.unprotect()
+        if backup is not None and sectors:
+            plan = [(sector, bytearray(), bytearray()) for sector in sectors]
+            self._backup(plan, backup, report)
+        for sector in sectors:
             self.flash.erase_sector(sector)
             report.sectors_erased += 1
             progress(SECTOR)
         report.seconds = self.clock.now() - start_t
         return report
 
-    def erase_all(self) -> JobReport:
-        """Chip erase: destroys MAC and calibration too; the CLI insists on --force."""
+    def erase_all(self, *, preserve: bool = True, backup: BackupStore | None = None) -> JobReport:
+        """Chip erase. The protected sectors are read first and written back afterwards
+        unless ``preserve`` is False; with a backup store the whole flash is saved first."""
         start_t = self.clock.now()
+        report = JobReport(bytes_total=self.flash_size)
         self.flash.unprotect()
+        if backup is not None:
+            data = self.read(0, self.flash_size)
+            report.backups.append(self.save_backup(backup, 0, data, "before-erase-all"))
+        kept = [
+            (r.start, self.flash.read(r.start, r.size))
+            for r in (protected_regions(self.flash_size) if preserve else [])
+        ]
         self.flash.erase_chip()
-        return JobReport(
-            bytes_total=self.flash_size,
-            sectors_erased=self.flash_size // SECTOR,
-            seconds=self.clock.now() - start_t,
-        )
+        report.sectors_erased = self.flash_size // SECTOR
+        for addr, data in kept:
+            if data.count(0xFF) != len(data):
+                self.write_segments([(addr, data)], force=True, preserve=False)
+        if kept:
+            report.notes.append("wrote back the MAC, calibration and hardware-version sectors")
+        report.seconds = self.clock.now() - start_t
+        return report
 
     def run(self) -> None:
         """Restart the chip into its firmware."""
@@ -247,6 +439,13 @@ class Device:
                 "these sectors make the unit unique and cannot be recreated; back them up "
                 "with 'swsflash read' first, and pass --force only if you really mean it",
             )
+
+
+def _matches(have: bytes, want: bytearray, mask: bytearray) -> bool:
+    """Do the bytes the mask selects agree?"""
+    if mask.count(1) == len(mask):
+        return have == want
+    return all(h == w for h, w, m in zip(have, want, mask, strict=True) if m)
 
 
 def open_transport(port: str, options: ConnectOptions) -> Transport:

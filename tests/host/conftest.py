@@ -42,6 +42,14 @@ def run_cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.fixture(autouse=True)
+def backups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Backups go to the test's own folder, never to the user's home."""
+    folder = tmp_path / "backups"
+    monkeypatch.setenv("SWSFLASH_BACKUP_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def unit(tmp_path: Path) -> Unit:
     return Unit(tmp_path / "unit.bin")

@@ -75,8 +75,17 @@ def test_erase_sectors_and_refuse_protected_ones(unit: Unit) -> None:
     assert unit.flash() == before
 
 
-def test_erase_all_with_force_wipes_everything(unit: Unit) -> None:
+def test_erase_all_keeps_unique_data_unless_told(unit: Unit, backups: Path) -> None:
+    before = unit.unique_data()
     code, out = run_cli("erase", "--port", unit.url, "--all", "--force")
+    assert code == 0, out
+    assert unit.unique_data() == before
+    assert unit.flash()[:0x55000] == b"\xff" * 0x55000
+    saved = list(backups.rglob("*before-erase-all*.bin"))
+    assert len(saved) == 1 and saved[0].read_bytes() == factory_flash("ZB25WD40B")
+    code, out = run_cli(
+        "erase", "--port", unit.url, "--all", "--force", "--no-preserve", "--no-backup"
+    )
     assert code == 0, out
     assert unit.flash() == b"\xff" * 0x80000
 
