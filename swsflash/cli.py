@@ -605,6 +605,22 @@ def layout(
         typer.echo(str(region))
 
 
+@app.command()
+def wiring(
+    adapter: Annotated[
+        str, typer.Option(help="USB-UART adapter: ch340, cp2102, pl2303 or ft232.")
+    ] = "ch340",
+    board: Annotated[str, typer.Option(help="Device: lywsd03mmc.")] = "lywsd03mmc",
+) -> None:
+    """Show how to wire the adapter to the board's SWS pad, with a checklist (SVGs: wiring/).
+
+    Example:  swsflash wiring --adapter cp2102
+    """
+    from .wiring import render_text
+
+    _guarded(lambda: typer.echo(render_text(adapter, board), nl=False))
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,

@@ -6,6 +6,7 @@ fails says which one, before anything touches the chip.
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -145,7 +146,7 @@ def parse_ota(data: bytes, path: str) -> Image:
 def parse_hex(text: str, path: str) -> Image:
     ih = IntelHex()
     try:
-        ih.loadhex(_StringReader(text))
+        ih.loadhex(io.StringIO(text))
     except (HexRecordError, ValueError) as exc:
         raise ImageError(f"{path}: not a valid Intel HEX file: {exc}") from exc
     segments = [
@@ -158,19 +159,6 @@ def parse_hex(text: str, path: str) -> Image:
     if segments[0].address == 0:
         image.telink = parse_telink_header(segments[0].data)
     return image
-
-
-class _StringReader:
-    """IntelHex reads from a file object; give it one over text already in memory."""
-
-    def __init__(self, text: str) -> None:
-        self._lines = text.splitlines(keepends=True)
-
-    def __iter__(self) -> object:
-        return iter(self._lines)
-
-    def readline(self) -> str:
-        return self._lines.pop(0) if self._lines else ""
 
 
 def load_image(path: str | Path, address: int = 0) -> Image:

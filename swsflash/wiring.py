@@ -187,17 +187,14 @@ BOARDS: dict[str, Board] = {
             "RST": "Reset",
         },
         pad_notes={
-            "TX": "P14 is the test pad next to the pads labelled Reset and Gnd.",
-            "VCC": "The + contact of the battery holder. Take the coin cell out while the "
-            "adapter supplies 3.3 V, or leave this wire off and run from the battery.",
-            "RST": "On this board the pad labelled Reset is GPIO PA5, a button the firmware "
-            "reads (z03mmc: hold it to Gnd for 3 s to reset the Zigbee settings), not the "
-            "chip's reset pin: it cannot hold a hung or bricked chip, so use --power-window "
-            "there.",
+            "TX": "P14 (SWS) is the test pad next to the pads labelled Reset and Gnd.",
+            "VCC": "battery + is the + contact of the battery holder: take the coin cell out "
+            "while the adapter supplies 3.3 V, or leave this wire off and run from the battery.",
+            "RST": "The pad labelled Reset is GPIO PA5, a button the firmware reads (z03mmc: "
+            "hold it to Gnd for 3 s to reset the Zigbee settings), not the chip's reset pin: "
+            "it cannot hold a hung or bricked chip, so use --power-window there.",
         },
-        notes=(
-            "Pad names are from the B1.4 board; on other revisions go by the printed labels.",
-        ),
+        notes=("Pad names are from the B1.4 board; on other revisions go by the printed labels.",),
     ),
 }
 
@@ -352,7 +349,11 @@ COLOURS: dict[Signal, str] = {
 }
 STYLE = """\
   <style>
-    text { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 14px; fill: #222; }
+    text {
+      font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace;
+      font-size: 14px;
+      fill: #222;
+    }
     .title { font-size: 20px; font-weight: bold; }
     .head { font-weight: bold; }
     .small { font-size: 12px; fill: #555; }
@@ -379,26 +380,28 @@ def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "") -> str
     return f'<text x="{x:g}" y="{y:g}"{extra}>{escape(text)}</text>'
 
 
-def _width(text: str) -> float:
-    return len(text) * CHAR_W
+def _width(text: str, extra: int = 0) -> int:
+    """Room for ``text`` plus ``extra`` pixels, rounded up to whole tens."""
+    return -(-(round(len(text) * CHAR_W) + extra) // 10) * 10
 
 
 @dataclass(frozen=True)
 class _Channel:
     lines: list[str]
-    height: float
+    height: int
+    right: int  # x of the right edge of the board box
 
 
 def _channel(
-    adapter: Adapter, board: Board, conns: Sequence[Connection], x0: float, y0: float
+    adapter: Adapter, board: Board, conns: Sequence[Connection], x0: int, y0: int
 ) -> _Channel:
     """Adapter box, board box and the wires between them, top-left corner at (x0, y0)."""
     pins = [c.adapter_pin for c in conns] + ([adapter.avoid] if adapter.avoid else [])
-    box_w = max(_width(adapter.title) + 24, max(_width(p) for p in pins) + 60)
+    box_w = max(_width(adapter.title, 24), max(_width(p, 60) for p in pins))
     rows = len(pins)
     box_h = 44 + rows * ROW
     bx = x0 + box_w + 330  # board box
-    bw = max(_width(board.title) + 24, max(_width(c.pad) for c in conns) + 60)
+    bw = max(_width(board.title, 24), max(_width(c.pad, 60) for c in conns))
     out = [
         f'<rect class="box" {_attrs(x=x0, y=y0, width=box_w, height=box_h, rx=8.0)}/>',
         _text(x0 + 12, y0 + 24, adapter.title, "head"),
@@ -409,7 +412,7 @@ def _channel(
     join_x = edge + 230
     for i, c in enumerate(conns):
         y = y0 + 56 + i * ROW
-        before, after = _joins(conns, i)
+        _, after = _joins(conns, i)
         colour = COLOURS[c.signal]
         cls = "wire optional" if c.optional else "wire"
         out.append(f'<g class="connection" id="{escape(c.signal.lower())}">')
@@ -420,8 +423,7 @@ def _channel(
         if c.resistor:
             rx = edge + 60
             out.append(
-                f'  <line class="{cls}" stroke="{colour}" '
-                f"{_attrs(x1=start, y1=y, x2=rx, y2=y)}/>"
+                f'  <line class="{cls}" stroke="{colour}" {_attrs(x1=start, y1=y, x2=rx, y2=y)}/>'
             )
             out.append(f'  <rect class="resistor" {_attrs(x=rx, y=y - 10, width=70, height=20)}/>')
             out.append("  " + _text(rx + 35, y - 16, c.resistor, "small", "middle"))
@@ -436,9 +438,7 @@ def _channel(
                 f'  <line class="{cls}" stroke="{colour}" '
                 f"{_attrs(x1=join_x, y1=y, x2=join_x, y2=y_next)}/>"
             )
-            out.append(
-                f'  <circle fill="{colour}" {_attrs(cx=join_x, cy=y_next, r=5.0)}/>'
-            )
+            out.append(f'  <circle fill="{colour}" {_attrs(cx=join_x, cy=y_next, r=5.0)}/>')
         else:
             out.append(f'  <rect class="pad" {_attrs(x=bx - 6, y=y - 8, width=16, height=16)}/>')
             out.append("  " + _text(bx + 20, y + 5, c.pad))
@@ -455,94 +455,122 @@ def _channel(
         out.append(f'  <line class="never" {_attrs(x1=cx - 7, y1=y + 7, x2=cx + 7, y2=y - 7)}/>')
         out.append("  " + _text(cx + 18, y + 5, "leave free: never 5 V", "small"))
         out.append("</g>")
-    return _Channel(out, box_h)
+    return _Channel(out, box_h, bx + bw)
 
 
-def _notes_block(x: float, y: float, heading: str, items: Sequence[str], numbered: bool) -> list[str]:
+NOTE_CHARS = 92  # characters per line of a note
+
+
+def _notes_block(x: int, y: int, heading: str, items: Sequence[str], numbered: bool) -> list[str]:
+    """A heading and a list; continuation lines are indented under the first one's text."""
     out = [_text(x, y, heading, "head")]
     y += 24
     for n, item in enumerate(items, 1):
         mark = f"{n}. " if numbered else "- "
-        for k, line in enumerate(textwrap.wrap(item, 92)):
-            out.append(_text(x, y, (mark if k == 0 else " " * len(mark)) + line))
+        for k, line in enumerate(textwrap.wrap(item, NOTE_CHARS - len(mark))):
+            if k == 0:
+                out.append(_text(x, y, mark + line))
+            else:
+                out.append(_text(x + round(len(mark) * CHAR_W), y, line))
             y += 20
     return out
 
 
-def _lines_height(items: Sequence[str]) -> int:
-    return 24 + 20 * sum(len(textwrap.wrap(item, 92)) for item in items)
+def _notes_height(items: Sequence[str], numbered: bool = False) -> int:
+    lines = 0
+    for n, item in enumerate(items, 1):
+        mark = f"{n}. " if numbered else "- "
+        lines += len(textwrap.wrap(item, NOTE_CHARS - len(mark)))
+    return 24 + 20 * lines
 
 
-def _document(width: float, height: float, title: str, desc: str, body: list[str]) -> str:
+def _document(width: int, height: int, title: str, desc: str, body: list[str]) -> str:
     head = [
         '<svg xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width:g}" height="{height:g}" viewBox="0 0 {width:g} {height:g}">',
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
         f"  <title>{escape(title)}</title>",
         f"  <desc>{escape(desc)}</desc>",
         STYLE,
-        f'  <rect {_attrs(x=0.0, y=0.0, width=width, height=height)} fill="#ffffff"/>',
+        f'  <rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
     ]
     return "\n".join([*head, *("  " + line for line in body), "</svg>"]) + "\n"
+
+
+def _sections(y: int, sections: Sequence[tuple[str, Sequence[str], bool]]) -> tuple[list[str], int]:
+    """The lists under a drawing, from ``y`` down; returns the elements and the new ``y``."""
+    out: list[str] = []
+    for heading, items, numbered in sections:
+        if items:
+            out += _notes_block(MARGIN, y, heading, items, numbered)
+            y += _notes_height(items, numbered) + 20
+    out.append(_text(MARGIN, y, f"Generated by: {REGENERATE}", "small"))
+    return out, y + 20
+
+
+MARGIN = 30
+REGENERATE = "python -m swsflash.wiring --write-svgs wiring/"
+
+
+def _finish(title: str, conns: Sequence[Connection], right: int, body: list[str], y: int) -> str:
+    width = max(right, MARGIN + _width(title, 0), MARGIN + round(NOTE_CHARS * CHAR_W)) + MARGIN
+    desc = "Generated from swsflash/wiring.py. " + " ".join(f"{c.summary}." for c in conns)
+    return _document(width, y, title, desc, [_text(MARGIN, 40, title, "title"), *body])
 
 
 def render_svg(adapter: str = "ch340", board: str = "lywsd03mmc") -> str:
     """The hook-up of one adapter and one board as an SVG drawing."""
     a, b = get_adapter(adapter), get_board(board)
     conns = connections(a, b)
-    title = f"Wiring: {a.title} to {b.title}"
-    body = [_text(30, 40, title, "title")]
-    channel = _channel(a, b, conns, 30, 70)
-    body += channel.lines
-    y = 70 + channel.height + 44
-    summaries = [c.summary for c in conns]
-    body += _notes_block(30, y, "Connect:", summaries, numbered=True)
-    y += _lines_height(summaries) + 20
-    notes = checklist(a, b)
-    body += _notes_block(30, y, "Check:", notes, numbered=False)
-    y += _lines_height(notes)
-    body.append(_text(30, y + 10, "Generated by: python -m swsflash.wiring --write-svgs wiring/",
-                      "small"))
-    desc = "Generated from swsflash/wiring.py. " + " ".join(c.summary + "." for c in conns)
-    return _document(860, y + 30, title, desc, body)
+    channel = _channel(a, b, conns, MARGIN, 70)
+    notes, y = _sections(
+        70 + channel.height + 44,
+        [
+            ("Connect:", [c.summary for c in conns], True),
+            ("On the board:", list(b.pad_notes.values()), False),
+            ("Check:", checklist(a, b), False),
+        ],
+    )
+    return _finish(
+        f"Wiring: {a.title} to {b.title}", conns, channel.right, channel.lines + notes, y
+    )
 
 
 def render_jig_svg() -> str:
     """Several adapters on one USB hub, each wired to its own pogo-pin fixture."""
     a = ADAPTERS[JIG_ADAPTER]
     conns = connections(a, FIXTURE)
-    title = f"Jig: {JIG_CHANNELS} adapters on one USB hub, one pogo-pin fixture each"
-    body = [_text(30, 40, title, "title")]
-    hub_x, x0, y0 = 30.0, 210.0, 70.0
-    channels = []
-    y = y0
-    for n in range(JIG_CHANNELS):
+    hub_w, x0, y0 = 120, MARGIN + 180, 70
+    body: list[str] = []
+    y, right = y0, 0
+    for n in range(1, JIG_CHANNELS + 1):
         ch = _channel(a, FIXTURE, conns, x0, y)
-        channels.append((y, ch))
-        y += ch.height + 30
-    hub_h = y - 30 - y0
-    body.append(f'<rect class="box" {_attrs(x=hub_x, y=y0, width=120.0, height=hub_h, rx=8.0)}/>')
-    body.append(_text(hub_x + 60, y0 + 24, "USB hub", "head", "middle"))
-    body.append(_text(hub_x + 60, y0 + 44, "(powered)", "small", "middle"))
-    for n, (cy, ch) in enumerate(channels, 1):
+        mid = y + ch.height // 2
         body.append(f'<g class="channel" id="channel-{n}">')
-        mid = cy + ch.height / 2
         body.append(
-            f'  <line class="wire" stroke="#555555" {_attrs(x1=hub_x + 120, y1=mid, x2=x0, y2=mid)}/>'
+            f'  <line class="wire" stroke="#555555" '
+            f"{_attrs(x1=MARGIN + hub_w, y1=mid, x2=x0, y2=mid)}/>"
         )
-        body.append("  " + _text((hub_x + 120 + x0) / 2, mid - 8, f"USB {n}", "small", "middle"))
+        body.append(
+            "  " + _text((MARGIN + hub_w + x0) // 2, mid - 8, f"USB {n}", "small", "middle")
+        )
         body += ["  " + line for line in ch.lines]
         body.append("</g>")
-    y += 14
-    summaries = [c.summary for c in conns]
-    body += _notes_block(30, y, "Each channel:", summaries, numbered=True)
-    y += _lines_height(summaries) + 20
-    notes = [*FIXTURE.notes, *WARNINGS]
-    body += _notes_block(30, y, "Check:", notes, numbered=False)
-    y += _lines_height(notes)
-    body.append(_text(30, y + 10, "Generated by: python -m swsflash.wiring --write-svgs wiring/",
-                      "small"))
-    desc = "Generated from swsflash/wiring.py. " + " ".join(c.summary + "." for c in conns)
-    return _document(980, y + 30, title, desc, body)
+        y += ch.height + 30
+        right = max(right, ch.right)
+    hub = [
+        f'<rect class="box" {_attrs(x=MARGIN, y=y0, width=hub_w, height=y - 30 - y0, rx=8)}/>',
+        _text(MARGIN + hub_w // 2, y0 + 24, "USB hub", "head", "middle"),
+        _text(MARGIN + hub_w // 2, y0 + 44, "(powered)", "small", "middle"),
+    ]
+    notes, y = _sections(
+        y + 14,
+        [
+            ("Each channel:", [c.summary for c in conns], True),
+            ("Check:", [*FIXTURE.notes, *WARNINGS], False),
+        ],
+    )
+    title = f"Jig: {JIG_CHANNELS} adapters on one USB hub, one pogo-pin fixture each"
+    return _finish(title, conns, right, hub + body + notes, y)
 
 
 def svg_files() -> dict[str, str]:
