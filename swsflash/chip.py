@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ChipNotAnswering, WiringError
@@ -51,6 +52,49 @@ class Tlsr825x:
     # -- getting hold of the CPU -------------------------------------------------------------
     def halt(self) -> None:
         self.link.send(HALT_FRAME)
+
+    def catch_at_boot(
+        self,
+        window_s: float,
+        reset_line: str | None = None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> None:
+        """Stream halt commands across a reset or power-up, so one lands before the firmware
+        takes the SWS pin (2-3 ms after boot).
+
+        Each halt is followed by a short idle gap: a chip that wakes up in the middle of
+        the stream restarts its word count on an idle line and takes the next halt whole.
+        With a reset line the chip is held in reset, the stream started, and the reset
+        released while it runs; without one the user applies power during the window.
+        """
+        t = self.link.transport
+        clock = t.clock
+        halt_time = len(HALT_FRAME) * t.char_time
+        gap = max(0.0002, 20 * t.char_time)
+        if reset_line:
+            t.set_line(reset_line, True)
+        start = clock.now()
+        release_at = start + 0.005
+        end = start + window_s
+        released = reset_line is None
+        last_report = start
+        while clock.now() < end:
+            t.write(HALT_FRAME)
+            clock.sleep(halt_time + gap)
+            if not released and clock.now() >= release_at:
+                t.set_line(reset_line or "rts", False)
+                released = True
+            if clock.now() - last_report >= 0.05:
+                t.discard_input()  # the echo of the stream is of no interest
+                last_report = clock.now()
+                if on_progress is not None:
+                    on_progress(end - clock.now())
+        if not released:
+            t.set_line(reset_line or "rts", False)
+        clock.sleep(0.01)
+        t.drain_input()
+        self.resync()
+        self.halt()
 
     def watchdog_off(self) -> None:
         """A halted CPU is reset by its watchdog a second or two later unless this is done."""
@@ -183,9 +227,13 @@ class Tlsr825x:
         if len(data) == 1:
             self.link.write(REG_SPI_DATA, data)
             return
-        self.link.write(REG_SWIRE_CTL, bytes([FIFO_MODE]))
+        self.set_fifo(True)
         self.link.write(REG_SPI_DATA, data)
-        self.link.write(REG_SWIRE_CTL, b"\x00")
+        self.set_fifo(False)
+
+    def set_fifo(self, on: bool) -> None:
+        """FIFO mode: every byte of a write goes to the same address (the SPI data port)."""
+        self.link.write(REG_SWIRE_CTL, bytes([FIFO_MODE if on else 0x00]))
 
     def spi_command(self, data: bytes) -> None:
         """One complete flash command: CS low, the bytes, CS high."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .chip import Tlsr825x
-from .errors import FlashError
+from .chip import REG_SPI_DATA, Tlsr825x
+from .errors import ChipNotAnswering, FlashError, WiringError
 
 log = logging.getLogger("swsflash.flash")
 
@@ -138,15 +138,48 @@ class SpiFlash:
 
     def _erase(self, command: int, addr: int, timeout: float, what: str) -> None:
         self.write_enable()
-        self.chip.spi_command(bytes([command, *addr.to_bytes(3, "big")]))
+        header = bytes([command, *addr.to_bytes(3, "big")])
+        self.chip.spi_select()
+        try:
+            self.chip.spi_send(header)
+        except WiringError:
+            # The address may have been garbled on the line: one more byte makes the
+            # command the wrong length, and a flash ignores an erase of the wrong length.
+            self._abandon(extra=b"\x00")
+            raise
+        self.chip.spi_deselect()
         self.wait_ready(timeout, what)
 
     def program_page(self, addr: int, data: bytes) -> None:
+        """Program one page. The command and address go in a transaction of their own, so
+        that a garbled echo there abandons the command before any data is sent: a page
+        program without data changes nothing, where a wrong address could hit another
+        sector (even the MAC sector)."""
         if not data or (addr % PAGE) + len(data) > PAGE:
             raise ValueError("a page program must stay inside one 256-byte page")
         self.write_enable()
-        self.chip.spi_command(bytes([CMD_PAGE_PROGRAM, *addr.to_bytes(3, "big")]) + data)
+        header = bytes([CMD_PAGE_PROGRAM, *addr.to_bytes(3, "big")])
+        self.chip.spi_select()
+        self.chip.set_fifo(True)
+        try:
+            self.chip.link.write(REG_SPI_DATA, header)
+        except WiringError:
+            self._abandon()
+            raise
+        self.chip.link.write(REG_SPI_DATA, data)
+        self.chip.set_fifo(False)
+        self.chip.spi_deselect()
         self.wait_ready(self.program_timeout, "a page program")
+
+    def _abandon(self, extra: bytes = b"") -> None:
+        """End a flash command whose bytes may have been garbled, as harmlessly as we can."""
+        try:
+            self.chip.resync()
+            if extra:
+                self.chip.link.write(REG_SPI_DATA, extra)
+            self.chip.spi_deselect()
+        except (WiringError, ChipNotAnswering):
+            pass  # the caller reconnects and starts the sector again
 
     # -- read --------------------------------------------------------------------------------
     def read(self, addr: int, size: int) -> bytes:

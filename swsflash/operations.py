@@ -13,12 +13,20 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .backup import BackupStore, new_info
-from .chip import KNOWN_IDS, TLSR825X_ID, ClockInfo, Tlsr825x
-from .errors import ChipNotAnswering, ProtectedDataError, UsageError, VerifyError
+from .chip import KNOWN_IDS, REG_SWIRE_CTL, REG_SWIRE_DIV, TLSR825X_ID, ClockInfo, Tlsr825x
+from .errors import (
+    ChipNotAnswering,
+    Interrupted,
+    ProtectedDataError,
+    UsageError,
+    VerifyError,
+    WiringError,
+)
 from .flash import PAGE, SECTOR, FlashId, SpiFlash
 from .layout import (
     calibration_at,
@@ -34,6 +42,7 @@ from .transport import Transport
 log = logging.getLogger("swsflash")
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 def _no_progress(_: int) -> None:
@@ -46,6 +55,9 @@ class ConnectOptions:
     pacing: str = "auto"  # auto | safe | stream
     trace: bool = False
     verbose: bool = False
+    reset: str | None = None  # rts | dtr: the adapter line wired to the chip's RST pad
+    power_window: float | None = None  # seconds of halt stream while power is applied
+    on_wait: Callable[[float], None] | None = None  # told the seconds left in the window
 
 
 @dataclass
@@ -77,7 +89,9 @@ class Device:
         self.options = options
         self.clock_info: ClockInfo | None = None
         self.flash_id: FlashId | None = None
-        self.sector_attempts = 3
+        self.sector_attempts = 4
+        self.retries = 0
+        self.stop_requested = False  # set from a Ctrl-C handler: stop at a sector boundary
         self._mac: str | bool | None = False  # False: not read yet
 
     # -- connecting --------------------------------------------------------------------------
@@ -85,9 +99,58 @@ class Device:
         """Halt the CPU, find the SWire speed, check the chip, pick pacing, wake the flash."""
         self.transport.discard_input()
         self.chip.resync()  # also the first echo check: wiring faults show up here
-        self.chip.halt()
+        self._halt()
         self.clock_info = self.chip.find_clock()
+        self._check_chip_id()
+        self._choose_pacing()
+        self.flash.wake()
+        self.flash_id = self.flash.identify()
+
+    def _halt(self) -> None:
+        opts = self.options
+        if opts.reset or opts.power_window:
+            window = opts.power_window if opts.power_window else 0.03
+            self.chip.catch_at_boot(window, opts.reset, opts.on_wait)
+        else:
+            self.chip.halt()
         self.chip.watchdog_off()
+
+    def reconnect(self) -> None:
+        """Get hold of the chip again after a reset, a glitch or a garbled transaction:
+        halt, watchdog off, the divider we found, SPI master and FIFO mode back to idle."""
+        assert self.clock_info is not None
+        log.warning("re-establishing the connection to the chip")
+        self.transport.drain_input()
+        self.chip.resync()
+        self._halt()
+        self.chip.write(REG_SWIRE_DIV, bytes([self.clock_info.divider]))
+        try:
+            self._check_chip_id()
+        except ChipNotAnswering:
+            self.clock_info = self.chip.find_clock()
+            self._check_chip_id()
+        self.chip.spi_deselect()
+        self.chip.write(REG_SWIRE_CTL, b"\x00")
+        self.flash.wake()
+        self.flash.unprotect()
+
+    def _retry(self, what: str, action: Callable[[], T]) -> T:
+        """Run one step of a job; on a line or chip fault reconnect and run it again."""
+        for attempt in range(1, self.sector_attempts + 1):
+            try:
+                return action()
+            except (ChipNotAnswering, WiringError, VerifyError) as exc:
+                if attempt == self.sector_attempts:
+                    raise
+                self.retries += 1
+                log.warning("%s failed (%s); retrying", what, exc.message)
+                self.reconnect()
+        raise AssertionError("unreachable")
+
+    def _read_flash(self, addr: int, size: int) -> bytes:
+        return self._retry(f"reading 0x{addr:05x}", partial(self.flash.read, addr, size))
+
+    def _check_chip_id(self) -> None:
         chip_id = self.chip.chip_id()
         if chip_id != TLSR825X_ID:
             name = KNOWN_IDS.get(chip_id, "an unknown chip")
@@ -164,7 +227,7 @@ class Device:
         step = 1024
         for addr in range(start, start + size, step):
             n = min(step, start + size - addr)
-            out += self.flash.read(addr, n)
+            out += self._read_flash(addr, n)
             progress(n)
         return bytes(out)
 
@@ -216,22 +279,41 @@ class Device:
         if self.flash.unprotect():
             report.notes.append("cleared the flash's block protection")
         old = self._backup(plan, backup, report) if backup is not None else {}
-        for sector, want, mask in plan:
-            before = old.get(sector)
-            if before is None:
-                before = self._read_for_compare(sector, want, mask)
-            if before is not None and _matches(before, want, mask):
-                report.sectors_unchanged += 1
-                report.bytes_verified += sum(mask)
-                progress(sum(mask) * (2 if verify else 1))
-                continue
-            content = bytes(want[i] if mask[i] else before[i] for i in range(SECTOR)) if (
-                before is not None
-            ) else self._fill_outside(sector, want, mask)
-            self._write_sector(sector, content, mask, verify, report)
+        retries_before = self.retries
+        for n, (sector, want, mask) in enumerate(plan):
+            if self.stop_requested:
+                raise Interrupted(
+                    f"stopped after {n} of {len(plan)} sectors; every sector before "
+                    f"0x{sector:05x} is written and verified, the rest is as it was",
+                    "run the same command again: sectors already right are skipped",
+                )
+            step = partial(self._put_sector, sector, want, mask, old.get(sector), verify, report)
+            self._retry(f"sector 0x{sector:05x}", step)
             progress(sum(mask) * (2 if verify else 1))
+        report.retries = self.retries - retries_before
         report.seconds = self.clock.now() - start_t
         return report
+
+    def _put_sector(
+        self,
+        sector: int,
+        want: bytearray,
+        mask: bytearray,
+        before: bytes | None,
+        verify: bool,
+        report: JobReport,
+    ) -> None:
+        if before is None:
+            before = self._read_for_compare(sector, want, mask)
+        if before is not None and _matches(before, want, mask):
+            report.sectors_unchanged += 1
+            report.bytes_verified += sum(mask)
+            return
+        if before is not None:
+            content = bytes(want[i] if mask[i] else before[i] for i in range(SECTOR))
+        else:
+            content = self._fill_outside(sector, want, mask)
+        self._write_sector(sector, content, mask, verify, report)
 
     def _plan(
         self, segments: list[tuple[int, bytes]], into_protected: bool, report: JobReport
@@ -272,7 +354,7 @@ class Device:
             else:
                 runs.append([sector])
         for run in runs:
-            data = self.flash.read(run[0], len(run) * SECTOR)
+            data = self._read_flash(run[0], len(run) * SECTOR)
             for i, sector in enumerate(run):
                 old[sector] = data[i * SECTOR : (i + 1) * SECTOR]
             report.backups.append(self.save_backup(store, run[0], data, "before-write"))
@@ -317,34 +399,27 @@ class Device:
     def _write_sector(
         self, sector: int, content: bytes, mask: bytearray, verify: bool, report: JobReport
     ) -> None:
-        """Erase, program, read back; a mismatch is rewritten a bounded number of times."""
-        for attempt in range(1, self.sector_attempts + 1):
-            self.flash.erase_sector(sector)
-            report.sectors_erased += 1
-            for page in range(0, SECTOR, PAGE):
-                chunk = content[page : page + PAGE]
-                if chunk.count(0xFF) == PAGE:
-                    report.pages_skipped += 1
-                    continue
-                self.flash.program_page(sector + page, chunk)
-                report.pages_programmed += 1
-            if not verify:
-                return
-            back = self.flash.read(sector, SECTOR)
-            bad = [i for i in range(SECTOR) if back[i] != content[i]]
-            if not bad:
-                report.bytes_verified += sum(mask)
-                return
-            report.retries += 1
-            log.warning(
-                "sector 0x%05x: %d byte(s) differ after writing (attempt %d)",
-                sector, len(bad), attempt,
+        """Erase, program (blank pages skipped) and read back one sector."""
+        self.flash.erase_sector(sector)
+        report.sectors_erased += 1
+        for page in range(0, SECTOR, PAGE):
+            chunk = content[page : page + PAGE]
+            if chunk.count(0xFF) == PAGE:
+                report.pages_skipped += 1
+                continue
+            self.flash.program_page(sector + page, chunk)
+            report.pages_programmed += 1
+        if not verify:
+            return
+        back = self.flash.read(sector, SECTOR)
+        bad = sum(1 for a, b in zip(back, content, strict=True) if a != b)
+        if bad:
+            raise VerifyError(
+                f"sector 0x{sector:05x}: {bad} byte(s) differ after writing",
+                "the line is too noisy or the flash is worn: lower --baud, shorten the "
+                "wires, check the 1 kOhm resistor; then run the same command again",
             )
-        raise VerifyError(
-            f"sector 0x{sector:05x} still differs after {self.sector_attempts} attempts",
-            "the line is too noisy or the flash is worn: lower --baud, shorten the wires, "
-            "check the 1 kOhm resistor; then run the same command again",
-        )
+        report.bytes_verified += sum(mask)
 
     def verify(self, data: bytes, address: int = 0, progress: Progress = _no_progress) -> None:
         self._check_range(address, len(data))

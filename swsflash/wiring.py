@@ -484,12 +484,14 @@ def _notes_height(items: Sequence[str], numbered: bool = False) -> int:
     return 24 + 20 * lines
 
 
-def _document(width: int, height: int, title: str, desc: str, body: list[str]) -> str:
+def _document(width: int, height: int, title: str, desc: Sequence[str], body: list[str]) -> str:
     head = [
         '<svg xmlns="http://www.w3.org/2000/svg" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
         f"  <title>{escape(title)}</title>",
-        f"  <desc>{escape(desc)}</desc>",
+        "  <desc>",
+        *(f"    {escape(line)}" for line in desc),
+        "  </desc>",
         STYLE,
         f'  <rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
     ]
@@ -512,8 +514,8 @@ REGENERATE = "python -m swsflash.wiring --write-svgs wiring/"
 
 
 def _finish(title: str, conns: Sequence[Connection], right: int, body: list[str], y: int) -> str:
-    width = max(right, MARGIN + _width(title, 0), MARGIN + round(NOTE_CHARS * CHAR_W)) + MARGIN
-    desc = "Generated from swsflash/wiring.py. " + " ".join(f"{c.summary}." for c in conns)
+    width = max(right, MARGIN + _width(title), MARGIN + _width("x" * NOTE_CHARS)) + MARGIN
+    desc = [f"Generated from swsflash/wiring.py by: {REGENERATE}", *(c.summary for c in conns)]
     return _document(width, y, title, desc, [_text(MARGIN, 40, title, "title"), *body])
 
 

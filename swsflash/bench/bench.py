@@ -92,6 +92,7 @@ class Bench:
         self._edge_i = 0
         self._boot_seen = self.chip.boot_count
         self._power_on_at: int | None = None
+        self._chip_reset_at: int | None = None
         self._memo: dict[tuple[object, ...], Memo] = {}
         if config.power_on_at_s is not None:
             self._power_on_at = round(config.power_on_at_s * PS_PER_S)
@@ -120,6 +121,10 @@ class Bench:
     def power_on(self, t: int) -> None:
         self._power_on_at = max(t, self.now, self.horizon)
 
+    def reset_chip_at(self, t: int) -> None:
+        """Fault injection: the chip resets by itself at ``t`` (brown-out, watchdog)."""
+        self._chip_reset_at = max(t, self.now, self.horizon)
+
     def read_available(self, t: int, limit: int) -> bytes:
         self.advance(t)
         return self.adapter.take(t, limit)
@@ -133,6 +138,7 @@ class Bench:
             self.rx.next_sample(),
             self.chip.next_event(),
             self._power_on_at,
+            self._chip_reset_at,
         ]
         present = [t for t in times if t is not None]
         return min(present) if present else None
@@ -165,6 +171,9 @@ class Bench:
         if self._power_on_at is not None and t >= self._power_on_at:
             self._power_on_at = None
             self.chip.set_power(True, t)
+        if self._chip_reset_at is not None and t >= self._chip_reset_at:
+            self._chip_reset_at = None
+            self.chip.reboot(t)
         self.chip.update(t)
         self._sync_slave(t)
         if self._edge_i >= len(self._edges) and self.adapter.tx:
@@ -231,6 +240,7 @@ class Bench:
             and self.line == HIGH
             and (not self.slave.active or self.slave.quiet)
             and self._power_on_at is None
+            and self._chip_reset_at is None
             and bool(self.adapter.tx)
         )
 

@@ -89,6 +89,11 @@ class Chip:
         elif self.powered:
             self._boot(t)
 
+    def reboot(self, t: int) -> None:
+        """An unasked-for reset (brown-out, watchdog): the firmware starts again."""
+        if self.powered and not self.in_reset:
+            self._boot(t)
+
     def _stop_everything(self, t: int) -> None:
         self.halted = False
         self._takeover_at = self._watchdog_at = self._wd_enable_at = None

@@ -24,13 +24,14 @@ from .wire import PS_PER_S
 URL_FORM = (
     "sim://[SCENARIO][?scenario=S&state=FILE&name=N&fclk_mhz=F&flash=PART&reset=rts|dtr|none"
     "&power_on_after=SECONDS&latency_us=US&gap_us=US&ber=P&seed=N&answer_delay=CLOCKS"
-    "&resync_us=US&watchdog_s=S&max_write=N&mac=AA:BB:..&fast=0|1]"
+    "&resync_us=US&watchdog_s=S&max_write=N&mac=AA:BB:..&fast=0|1"
+    "&reset_after=SECONDS&unplug_after=SECONDS]"
 )
 
 _OPTIONS = {
     "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
     "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
-    "max_write",
+    "max_write", "reset_after", "unplug_after",
 }
 
 POWERED_BEFORE_OPEN_S = 1.0
@@ -125,6 +126,7 @@ class Serial(serial.SerialBase):
         self.virtual_clock = VirtualClock()
         self.bench: Bench | None = None
         self._query: dict[str, str] = {}
+        self._unplug_at: int | None = None
         super().__init__(*args, **kwargs)
 
     # -- pyserial plumbing -------------------------------------------------------------------
@@ -148,6 +150,11 @@ class Serial(serial.SerialBase):
                     _BENCHES[name] = bench
         self.bench = bench
         self.virtual_clock.t_ps = bench.now
+        if "reset_after" in query:
+            bench.reset_chip_at(bench.now + round(float(query["reset_after"]) * PS_PER_S))
+        self._unplug_at = None
+        if "unplug_after" in query:
+            self._unplug_at = bench.now + round(float(query["unplug_after"]) * PS_PER_S)
         if "power_on_after" in query:
             after = float(query["power_on_after"])
             bench.power_on(bench.now + round(after * PS_PER_S))
@@ -179,6 +186,9 @@ class Serial(serial.SerialBase):
     def _bench(self) -> Bench:
         if not self.is_open or self.bench is None:
             raise serial.PortNotOpenError()
+        if self._unplug_at is not None and self.virtual_clock.t_ps >= self._unplug_at:
+            raise serial.SerialException("device reports readiness to read but returned no "
+                                         "data (device disconnected or multiple access on port?)")
         return self.bench
 
     # -- data --------------------------------------------------------------------------------
