@@ -35,6 +35,10 @@ HALT_FRAME = write_frame(REG_CPU, bytes([CPU_STOP]))
 SCRATCH_SRAM = 0x84FF00  # top of SRAM; only used while the CPU is halted
 
 
+class SilentChip(ChipNotAnswering):
+    """Clean echo, never an answer: asleep, unpowered, or its firmware holds the pin."""
+
+
 @dataclass(frozen=True)
 class ClockInfo:
     divider: int
@@ -120,10 +124,11 @@ class Tlsr825x:
                 good.append(div)
             elif good and div > good[-1] + 2:
                 break  # past the window
+            elif not self._answered and div - lo >= 2:
+                break  # a live chip answers something at any divider; this one is silent
         if not good and not self._answered:
-            raise ChipNotAnswering(
-                "our commands come back as a clean echo, but "
-                "nothing else ever follows",
+            raise SilentChip(
+                "our commands come back as a clean echo, but nothing else ever follows",
                 "the firmware sleeps or has taken the SWS pin (a bricked unit): wire the "
                 "adapter's RTS to the RST pad and use --reset rts, or use --power-window MS "
                 "and apply power when asked, or run 'swsflash recover'",

@@ -31,7 +31,7 @@ from .errors import (
 )
 from .images import Image, describe_image, load_image
 from .layout import format_mac, mac_address_at, protected_regions
-from .operations import ConnectOptions, Device, JobReport, connect
+from .operations import ConnectOptions, Device, JobReport, connect, recover_connect
 
 app = typer.Typer(
     name="swsflash",
@@ -83,6 +83,24 @@ PacingOpt = Annotated[
         "--pacing",
         help="auto: test the adapter; safe: 60 characters at a time (adapters with gaps); "
         "stream: back to back.",
+    ),
+]
+ResetOpt = Annotated[
+    str,
+    typer.Option(
+        "--reset",
+        help="rts|dtr|none: the adapter line wired to the chip's RST pin. The chip is reset "
+        "and halted before its firmware can take the SWS pin.",
+    ),
+]
+PowerWindowOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--power-window",
+        metavar="MS",
+        help="Keep streaming halt commands for MS milliseconds while you apply power "
+        "(insert the battery): for units whose firmware takes the SWS pin.",
+        show_default=False,
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the result.")]
@@ -148,7 +166,14 @@ def resolve_port(port: str | None) -> str:
     raise PortError(f"several serial ports found ({names})", "choose one with --port")
 
 
-def _options(baud: int, pacing: str, verbose: bool, trace: bool) -> ConnectOptions:
+def _options(
+    baud: int,
+    pacing: str,
+    verbose: bool,
+    trace: bool,
+    reset: str = "none",
+    power_window: int | None = None,
+) -> ConnectOptions:
     if not 300_000 <= baud <= 3_000_000:
         raise UsageError(
             f"--baud {baud} is outside the range SWire over UART works in",
@@ -156,20 +181,43 @@ def _options(baud: int, pacing: str, verbose: bool, trace: bool) -> ConnectOptio
         )
     if pacing not in ("auto", "safe", "stream"):
         raise UsageError(f"--pacing must be auto, safe or stream, not {pacing!r}")
-    return ConnectOptions(baud=baud, pacing=pacing, trace=trace, verbose=verbose)
+    if reset not in ("rts", "dtr", "none"):
+        raise UsageError(f"--reset must be rts, dtr or none, not {reset!r}")
+    if power_window is not None and not 10 <= power_window <= 600_000:
+        raise UsageError("--power-window is in milliseconds: 10 .. 600000")
+    return ConnectOptions(
+        baud=baud,
+        pacing=pacing,
+        trace=trace,
+        verbose=verbose,
+        reset=None if reset == "none" else reset,
+        power_window=None if power_window is None else power_window / 1000,
+    )
 
 
 @contextmanager
 def _session(
-    port: str | None, baud: int, pacing: str, quiet: bool, verbose: bool, trace: bool
+    port: str | None,
+    baud: int,
+    pacing: str,
+    quiet: bool,
+    verbose: bool,
+    trace: bool,
+    reset: str = "none",
+    power_window: int | None = None,
 ) -> Iterator[tuple[Device, Ui]]:
     """Connect with one clear message for whatever goes wrong, and report the chip found."""
     _setup_logging(verbose, trace)
     ui = Ui(quiet)
     try:
-        options = _options(baud, pacing, verbose, trace)
+        options = _options(baud, pacing, verbose, trace, reset, power_window)
         url = resolve_port(port)
         ui.say(f"Connecting to {url} at {baud} baud...")
+        if options.power_window:
+            ui.say(
+                f"Apply power to the unit now (insert the battery): halting it during the "
+                f"next {options.power_window:g} s..."
+            )
         with connect(url, options) as dev:
             assert dev.clock_info is not None and dev.flash_id is not None
             ui.say(
@@ -192,6 +240,10 @@ def _summary(ui: Ui, dev: Device, verb: str, report: JobReport) -> None:
         details.append(f"{report.sectors_erased} sectors erased")
     if report.pages_programmed or report.pages_skipped:
         details.append(f"{report.pages_programmed} pages written, {report.pages_skipped} blank")
+    if report.sectors_unchanged:
+        details.append(f"{report.sectors_unchanged} sectors already right")
+    if report.retries:
+        details.append(f"{report.retries} retried")
     if report.bytes_verified:
         details.append("verified")
     if details:
@@ -230,6 +282,8 @@ def info(
     baud: BaudOpt = 921_600,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     pacing: PacingOpt = "auto",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -238,7 +292,8 @@ def info(
 
     Example:  swsflash info --port /dev/ttyUSB0
     """
-    with _session(port, baud, pacing, quiet or json_out, verbose, trace) as (dev, _):
+    quiet = quiet or json_out
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, _):
         data = dev.info()
         if json_out:
             typer.echo(json.dumps(data, indent=2))
@@ -255,6 +310,8 @@ def read(
     start: Annotated[str, typer.Option(help="First flash address.")] = "0",
     size: Annotated[str | None, typer.Option(help="Bytes to read (default: to the end).")] = None,
     pacing: PacingOpt = "auto",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -263,7 +320,7 @@ def read(
 
     Example:  swsflash read backup.bin --port /dev/ttyUSB0
     """
-    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         first = _parse_int(start, "--start")
         count = _parse_int(size, "--size") if size is not None else dev.flash_size - first
         begin = dev.clock.now()
@@ -336,6 +393,8 @@ def write(
     no_backup: NoBackupOpt = False,
     backup_dir: BackupDirOpt = DEFAULT_ROOT,
     pacing: PacingOpt = "auto",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -356,7 +415,7 @@ def write(
 
     _guarded(load)
     assert img is not None
-    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         if img.end > dev.flash_size:
             raise ImageError(
                 f"{image} ends at 0x{img.end:x}, beyond the {dev.flash_size // 1024} KB flash",
@@ -379,6 +438,68 @@ def write(
             ui.say("Chip restarted.")
 
 
+@app.command()
+def recover(
+    image: Annotated[Path, typer.Argument(help="Firmware to put on the unit (.bin/.zigbee/.hex).")],
+    port: PortOpt = None,
+    baud: BaudOpt = 921_600,
+    reset: ResetOpt = "none",
+    power_window: Annotated[
+        int,
+        typer.Option(
+            "--power-window", metavar="MS", help="How long to wait for you to apply power."
+        ),
+    ] = 10_000,
+    no_backup: NoBackupOpt = False,
+    backup_dir: BackupDirOpt = DEFAULT_ROOT,
+    pacing: PacingOpt = "auto",
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    trace: TraceOpt = False,
+) -> None:
+    """Bring a bricked unit back: get hold of it, back it up, write and verify the image.
+
+    Tries a plain connection first, then a reset through RTS and DTR, and finally asks you
+    to apply power (insert the battery) while it streams halt commands. Best started with
+    the unit's power removed and the adapter wired (see 'swsflash wiring').
+
+    Example:  swsflash recover z03mmc.bin --port /dev/ttyUSB0
+    """
+    _setup_logging(verbose, trace)
+    ui = Ui(quiet)
+    try:
+        img = _load(image, "0", force=False)
+        options = _options(baud, pacing, verbose, trace, reset)
+        url = resolve_port(port)
+        with recover_connect(url, options, power_window / 1000, ui.say) as dev:
+            assert dev.clock_info is not None and dev.flash_id is not None
+            ui.say(
+                f"Found a TLSR825x (chip clock ~{dev.clock_info.fclk_mhz} MHz), flash "
+                f"{dev.flash_id}, MAC {dev.mac() or 'not set'}"
+            )
+            if img.end > dev.flash_size:
+                raise ImageError(f"{image} does not fit the {dev.flash_size // 1024} KB flash")
+            if not no_backup:
+                with ui.progress(dev.flash_size, "Backing up") as bump:
+                    whole = dev.read(0, dev.flash_size, bump)
+                path = dev.save_backup(BackupStore(backup_dir), 0, whole, "before-recover")
+                ui.say(f"Backup of the whole flash: {path}")
+            with ui.progress(img.size * 2, "Writing") as bump:
+                report = dev.write_segments(
+                    [(seg.address, seg.data) for seg in img.segments], progress=bump
+                )
+            _summary(ui, dev, "Wrote", report)
+            dev.run()
+            ui.say(
+                "Recovered: the image is written and verified, and the chip restarted.\n"
+                "Next: disconnect the adapter's wires and power the unit as usual."
+            )
+    except SwsError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        _fail(Interrupted("stopped by Ctrl-C", "run 'swsflash recover' again"))
+
+
 @app.command("verify")
 def verify_cmd(
     image: Annotated[Path, typer.Argument(help="Firmware file to compare the flash with.")],
@@ -386,6 +507,8 @@ def verify_cmd(
     baud: BaudOpt = 921_600,
     address: Annotated[str, typer.Option(help="Flash address for a raw .bin.")] = "0",
     pacing: PacingOpt = "auto",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -402,7 +525,7 @@ def verify_cmd(
 
     _guarded(load)
     assert img is not None
-    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         begin = dev.clock.now()
         with ui.progress(img.size, "Verifying") as bump:
             for seg in img.segments:
@@ -428,6 +551,8 @@ def erase(
     no_backup: NoBackupOpt = False,
     backup_dir: BackupDirOpt = DEFAULT_ROOT,
     pacing: PacingOpt = "auto",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -450,7 +575,7 @@ def erase(
             raise UsageError("give --start and --size, or --all --force")
 
     _guarded(check)
-    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         store = _store(no_backup, backup_dir)
         if erase_all:
             ui.say("Erasing the whole chip...")
@@ -476,6 +601,8 @@ def restore(
         bool, typer.Option(help="Restore even if it carries another unit's MAC address.")
     ] = False,
     pacing: PacingOpt = "auto",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -487,7 +614,7 @@ def restore(
     loaded: list[tuple[BackupInfo, bytes]] = []
     _guarded(lambda: loaded.append(load_backup(backup_file)))
     info, data = loaded[0]
-    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         mac_at = mac_address_at(dev.flash_size)
         covers_mac = info.start <= mac_at < info.start + info.size
         if covers_mac and not force:
@@ -514,6 +641,8 @@ def mac(
     ] = None,
     backup_dir: BackupDirOpt = DEFAULT_ROOT,
     pacing: PacingOpt = "auto",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -522,7 +651,7 @@ def mac(
 
     Example:  swsflash mac --port /dev/ttyUSB0 --set A4:C1:38:12:34:56
     """
-    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         if set_to is None:
             typer.echo(dev.mac() or "not set (the firmware makes up a random MAC)")
             return
@@ -561,6 +690,8 @@ def run(
     port: PortOpt = None,
     baud: BaudOpt = 921_600,
     pacing: PacingOpt = "safe",
+    reset: ResetOpt = "none",
+    power_window: PowerWindowOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -569,7 +700,7 @@ def run(
 
     Example:  swsflash run --port /dev/ttyUSB0
     """
-    with _session(port, baud, pacing, quiet, verbose, trace) as (dev, ui):
+    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         dev.run()
         ui.say("Chip restarted.")
 

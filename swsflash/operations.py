@@ -12,13 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .backup import BackupStore, new_info
-from .chip import KNOWN_IDS, REG_SWIRE_CTL, REG_SWIRE_DIV, TLSR825X_ID, ClockInfo, Tlsr825x
+from .chip import (
+    KNOWN_IDS,
+    REG_SWIRE_DIV,
+    TLSR825X_ID,
+    ClockInfo,
+    SilentChip,
+    Tlsr825x,
+)
 from .errors import (
     ChipNotAnswering,
     Interrupted,
@@ -114,6 +121,10 @@ class Device:
         else:
             self.chip.halt()
         self.chip.watchdog_off()
+        # An interrupted job may have left FIFO mode on (every read would then return the
+        # same byte) and a flash command open: put both back to idle first.
+        self.chip.set_fifo(False)
+        self.chip.spi_deselect()
 
     def reconnect(self) -> None:
         """Get hold of the chip again after a reset, a glitch or a garbled transaction:
@@ -129,8 +140,6 @@ class Device:
         except ChipNotAnswering:
             self.clock_info = self.chip.find_clock()
             self._check_chip_id()
-        self.chip.spi_deselect()
-        self.chip.write(REG_SWIRE_CTL, b"\x00")
         self.flash.wake()
         self.flash.unprotect()
 
@@ -271,6 +280,7 @@ class Device:
         refused, or with ``force`` kept as they were unless ``preserve`` is False.
         """
         start_t = self.clock.now()
+        retries_before = self.retries
         report = JobReport(bytes_total=sum(len(d) for _, d in segments))
         for addr, data in segments:
             self._check_range(addr, len(data))
@@ -279,7 +289,6 @@ class Device:
         if self.flash.unprotect():
             report.notes.append("cleared the flash's block protection")
         old = self._backup(plan, backup, report) if backup is not None else {}
-        retries_before = self.retries
         for n, (sector, want, mask) in enumerate(plan):
             if self.stop_requested:
                 raise Interrupted(
@@ -536,5 +545,48 @@ def connect(port: str, options: ConnectOptions | None = None) -> Iterator[Device
         device = Device(transport, options)
         device.attach()
         yield device
+    finally:
+        transport.close()
+
+
+@contextmanager
+def recover_connect(
+    port: str, options: ConnectOptions, window_s: float, say: Callable[[str], None]
+) -> Iterator[Device]:
+    """Get hold of a unit by every means there is: a plain connection, a reset through
+    RTS or DTR (whichever may be wired to RST), then a power window for the user."""
+    attempts: list[tuple[str, ConnectOptions]] = [("plain connection", options)]
+    lines = [options.reset] if options.reset else ["rts", "dtr"]
+    for line in lines:
+        attempts.append((f"reset through {line.upper()}", replace(options, reset=line)))
+    attempts.append(("power window", replace(options, reset=None, power_window=window_s)))
+    transport = open_transport(port, options)
+    try:
+        for n, (what, opts) in enumerate(attempts):
+            if opts.power_window:
+                say(
+                    f"Now apply power to the unit (insert the battery, or connect 3.3 V): "
+                    f"listening for {window_s:g} s. If it was powered already, remove the "
+                    "power and apply it again."
+                )
+            else:
+                say(f"Trying a {what}...")
+            device = Device(transport, opts)
+            try:
+                device.attach()
+            except SilentChip as exc:
+                if n == len(attempts) - 1:
+                    raise SilentChip(
+                        f"no answer to a plain connection, a reset through "
+                        f"{' or '.join(x.upper() for x in lines)}, nor during the "
+                        f"{window_s:g} s power window ({exc.message})",
+                        "remove the unit's power, start 'swsflash recover' again and apply "
+                        "power while it listens; check that RX and TX (through 1 kOhm) both "
+                        "reach the SWS pad; on a LYWSD03MMC the pad marked 'Reset' is not the "
+                        "chip's reset pin, so only the power window works there",
+                    ) from exc
+                continue
+            yield device
+            return
     finally:
         transport.close()

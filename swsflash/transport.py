@@ -23,6 +23,12 @@ if BENCH_URL_HANDLERS not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append(BENCH_URL_HANDLERS)
 
 
+UNPLUGGED_HINT = (
+    "is the adapter still plugged in? Plug it back in and run the same command again: "
+    "what is already written and verified is recognised and skipped"
+)
+
+
 class Clock(Protocol):
     def now(self) -> float: ...
     def sleep(self, seconds: float) -> None: ...
@@ -78,7 +84,7 @@ class Transport:
             self.port.write(data)
         except serial.SerialException as exc:
             raise PortError(
-                f"write to the port failed: {exc}", "is the adapter still plugged in?"
+                f"write to the port failed: {exc}", UNPLUGGED_HINT
             ) from exc
 
     def read(self, size: int, timeout: float) -> bytes:
@@ -88,7 +94,7 @@ class Transport:
             data = bytes(self.port.read(size))
         except serial.SerialException as exc:
             raise PortError(
-                f"read from the port failed: {exc}", "is the adapter still plugged in?"
+                f"read from the port failed: {exc}", UNPLUGGED_HINT
             ) from exc
         if self.trace:
             log.debug("RX %s", data.hex())

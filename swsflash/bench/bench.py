@@ -97,7 +97,11 @@ class Bench:
         if config.power_on_at_s is not None:
             self._power_on_at = round(config.power_on_at_s * PS_PER_S)
         self._line_ok = config.adapter.wired and not config.adapter.rx_led
-        self._exact_line = self._line_ok and not config.adapter.bit_error_rate
+        # Bit errors garble characters before they reach the line (and after the receiver),
+        # so the line itself stays exact: garbled words simply miss the fast path.
+        self._exact_line = self._line_ok
+        # Nothing the host writes from now on reaches TX sooner than this.
+        self._out_latency = round(config.adapter.out_latency_us * US)
 
     # -- what the host does ------------------------------------------------------------------
     def host_write(self, data: bytes, t: int) -> None:
@@ -241,7 +245,15 @@ class Bench:
             and (not self.slave.active or self.slave.quiet)
             and self._power_on_at is None
             and self._chip_reset_at is None
+            and not self._slave_stale(t)
             and bool(self.adapter.tx)
+        )
+
+    def _slave_stale(self, t: int) -> bool:
+        """A word just decoded rebooted the chip or woke/silenced its SWS pin: the event
+        loop must restart the slave (``_sync_slave``) before anything else is decoded."""
+        return self.chip.boot_count != self._boot_seen or self.chip.swire_alive(t) != (
+            self.slave.active
         )
 
     def _try_fast(self, t: int, t_end: int) -> bool:
@@ -252,7 +264,7 @@ class Bench:
         if run.start + run.pos * char_ps != t:
             return False
         if self.slave.active and self.slave.expects_request:
-            return self._fast_request(t)
+            return self._fast_request(t, t_end)
         if not self.rx.idle:
             return False
         done = False
@@ -286,9 +298,11 @@ class Bench:
             if run.pos == len(run.data):
                 self.adapter.tx.popleft()
                 break
+            if self._slave_stale(t_word):
+                break
         return done
 
-    def _fast_request(self, t0: int) -> bool:
+    def _fast_request(self, t0: int, t_end: int) -> bool:
         """A read request and the chip's answer, with whatever the host sends meanwhile.
 
         The receiver's view of the answer depends only on the data byte, the timing, the
@@ -341,10 +355,11 @@ class Bench:
             memo = self._scratch_answer(chars, drive, rx_key, until)
             self._memo[key] = memo
         received, rx_after, ok, settled = memo
-        if not ok:
-            # The chip would hear the host again before the answer settles. The slave has
-            # planned its answer (it ignores the line meanwhile); the event loop takes over
-            # from the request's first edge.
+        if not ok or t0 + settled > t_end + self._out_latency:
+            # Either the chip would hear the host again before the answer settles, or the
+            # answer outlasts the earliest moment a character the host has not written yet
+            # could reach the line. The slave has planned its answer (it ignores the line
+            # meanwhile); the event loop takes over from the request's first edge.
             return False
         for rel, value in received:
             self.adapter.receive(t0 + rel, 0, bytes([value]))

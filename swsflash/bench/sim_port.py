@@ -141,6 +141,8 @@ class Serial(serial.SerialBase):
         name = query.get("name") or query.get("state")
         with _LOCK:
             bench = _BENCHES.get(name) if name else None
+            if bench is not None and bench.config != config:
+                bench = None  # same unit, other bench parameters: rebuilt from its state file
             if bench is None:
                 bench = _make_bench(config, query)
                 # The unit has been powered for a while when someone opens the port: its

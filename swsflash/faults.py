@@ -1,0 +1,218 @@
+"""The fault matrix: every way a real bench goes wrong, run against the virtual bench.
+
+    python -m swsflash.faults            # prints the table (takes a minute or two)
+
+Each case runs the real CLI against a ``sim://`` unit whose flash lives in a file, and
+checks what a user would: the exit code, the message, that a successful job left the image
+on the flash, and that the MAC and calibration sectors are what they were before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import struct
+import sys
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import serial
+
+from .cli import app
+from .layout import calibration_at, mac_address_at
+from .transport import BENCH_URL_HANDLERS
+
+assert BENCH_URL_HANDLERS in serial.protocol_handler_packages  # sim:// is reachable
+
+Z03MMC_SIZE = 129_236  # the size of a z03mmc release, for realistic timing
+
+
+def make_demo_image(size: int = Z03MMC_SIZE) -> bytes:
+    """A stand-in firmware with a valid Telink header and CRC (examples/demo-firmware.bin)."""
+    body = bytearray((i * 31 + (i >> 7) * 17) & 0xFF for i in range(size))
+    body[0x2000:0x3000] = b"\xff" * 0x1000  # a blank stretch, as real images have
+    body[0:8] = b"\x26\x80\x46\x00\x01\x30\x5d\x02"
+    body[8:12] = b"KNLT"
+    body[0x12:0x16] = struct.pack("<HH", 0x1141, 0x0203)
+    body[0x18:0x1C] = struct.pack("<I", size)
+    body[-4:] = struct.pack("<I", zlib.crc32(bytes(body[:-4])) ^ 0xFFFFFFFF)
+    return bytes(body)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    url: str  # sim:// query after the scenario, {state} is filled in
+    args: tuple[str, ...]  # the swsflash command line after the image
+    expect_code: int
+    expect_words: str = ""
+    command: str = "write"
+    then: tuple[str, ...] | None = None  # a second run (same unit) that must succeed
+
+
+CASES = [
+    Case("healthy", "healthy", (), 0),
+    Case("protected flash", "protected", (), 0, "cleared the flash's block protection"),
+    Case("flash in deep power-down", "flash-asleep", (), 0),
+    Case("no wiring", "no-wiring", (), 5, "no echo"),
+    Case("LED on adapter RX", "rx-led", (), 5, "LED"),
+    Case("chip asleep", "asleep", (), 6, "nothing else ever follows"),
+    Case("bricked, plain write", "bricked", (), 6, "--power-window"),
+    Case("bricked, write --reset rts", "bricked?reset=rts", ("--reset", "rts"), 0),
+    Case("bricked, recover (RTS on RST)", "bricked?reset=rts", (), 0, "Recovered", "recover"),
+    Case(
+        "bricked, recover, power applied",
+        "bricked?power_on_after=1",
+        ("--power-window", "4000"),
+        0,
+        "Recovered",
+        "recover",
+    ),
+    Case(
+        "bricked, recover, no power",
+        "bricked",
+        ("--power-window", "2000"),
+        6,
+        "power window",
+        "recover",
+    ),
+    Case("line bit errors", "noisy", (), 0, "retried"),
+    Case("adapter with gaps", "gappy-adapter", (), 0, "pacing safe"),
+    Case(
+        "adapter stops after 64 B",
+        "healthy?max_write=64",
+        ("--pacing", "stream"),
+        5,
+        "stopped after 64",
+    ),
+    Case("adapter stops after 64 B, auto", "healthy?max_write=64", (), 0, "pacing safe"),
+    Case("chip resets mid-job", "healthy?reset_after=8", (), 0, "retried"),
+    Case(
+        "bricked chip resets mid-job",
+        "bricked?reset=rts&reset_after=8",
+        ("--reset", "rts"),
+        0,
+        "retried",
+    ),
+    Case(
+        "USB unplugged mid-write",
+        "healthy?unplug_after=16",
+        (),
+        4,
+        "run the same command again",
+        then=("write",),
+    ),
+]
+
+
+@dataclass
+class Outcome:
+    case: Case
+    code: int
+    message: str
+    output: str
+    image_ok: bool
+    unique_ok: bool
+    wall_s: float
+    second_code: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        ok = self.code == self.case.expect_code and self.case.expect_words in self.output
+        if self.case.expect_code == 0 or self.second_code == 0:
+            ok = ok and self.image_ok
+        if self.case.then is not None:
+            ok = ok and self.second_code == 0
+        return ok and self.unique_ok
+
+
+def run_cli(args: list[str]) -> tuple[int, str]:
+    """Run swsflash in this process, as the command line would."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            result = app(args=args, prog_name="swsflash", standalone_mode=False)
+            code = result if isinstance(result, int) else 0
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+    return code, out.getvalue()
+
+
+def _unique(flash: bytes) -> bytes:
+    size = len(flash)
+    mac, cal = mac_address_at(size), calibration_at(size)
+    hw = flash[0x55000:0x56000] if size == 0x80000 else b""
+    return flash[mac : mac + 0x1000] + flash[cal : cal + 0x1000] + hw
+
+
+def run_case(case: Case, workdir: Path, image: Path) -> Outcome:
+    state = workdir / f"{case.name.replace(' ', '-').replace(',', '')}.bin"
+    scenario, _, query = case.url.partition("?")
+    url = f"sim://{scenario}?state={state}" + (f"&{query}" if query else "")
+    # the unit as it is before the job: opening and closing the port saves its flash
+    with serial.serial_for_url(f"sim://{scenario}?state={state}"):
+        pass
+    before = state.read_bytes()
+    backups = workdir / "backups"
+    base = [case.command, str(image), "--port", url, "--backup-dir", str(backups)]
+    start = time.monotonic()
+    code, output = run_cli([*base, *case.args])
+    second = None
+    if case.then is not None:
+        again = [*case.then, str(image), "--port", f"sim://{scenario}?state={state}"]
+        second, more = run_cli([*again, "--backup-dir", str(backups)])
+        output += more
+    wall = time.monotonic() - start
+    after = state.read_bytes()
+    data = image.read_bytes()
+    message = next(
+        (line for line in output.splitlines() if line.startswith("swsflash:")), "ok"
+    )
+    return Outcome(
+        case,
+        code,
+        message,
+        output,
+        image_ok=after[: len(data)] == data,
+        unique_ok=_unique(after) == _unique(before),
+        wall_s=wall,
+        second_code=second,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m swsflash.faults", description=__doc__)
+    parser.add_argument("-k", help="only cases whose name contains this text")
+    parser.add_argument("--image", type=Path, help="firmware to write (default: a demo image)")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        image = args.image
+        if image is None:
+            image = Path(tmp) / "demo-firmware.bin"
+            image.write_bytes(make_demo_image())
+        for case in CASES:
+            if args.k and args.k not in case.name:
+                continue
+            outcome = run_case(case, Path(tmp), image)
+            rows.append(outcome)
+            print(
+                f"{'PASS' if outcome.passed else 'FAIL'}  {case.name:<32} exit {outcome.code:<3} "
+                f"image {'ok' if outcome.image_ok else '--'}  MAC/cal "
+                f"{'same' if outcome.unique_ok else 'CHANGED'}  {outcome.wall_s:5.1f} s wall  "
+                f"{outcome.message[:90]}",
+                file=sys.stderr,
+            )
+    return 0 if all(o.passed for o in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
