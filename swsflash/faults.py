@@ -35,7 +35,8 @@ Z03MMC_SIZE = 129_236  # the size of a z03mmc release, for realistic timing
 def make_demo_image(size: int = Z03MMC_SIZE) -> bytes:
     """A stand-in firmware with a valid Telink header and CRC (examples/demo-firmware.bin)."""
     body = bytearray((i * 31 + (i >> 7) * 17) & 0xFF for i in range(size))
-    body[0x2000:0x3000] = b"\xff" * 0x1000  # a blank stretch, as real images have
+    if size > 0x4000:
+        body[0x2000:0x3000] = b"\xff" * 0x1000  # a blank stretch, as real images have
     body[0:8] = b"\x26\x80\x46\x00\x01\x30\x5d\x02"
     body[8:12] = b"KNLT"
     body[0x12:0x16] = struct.pack("<HH", 0x1141, 0x0203)

@@ -29,6 +29,7 @@ from .chip import (
 from .errors import (
     ChipNotAnswering,
     Interrupted,
+    PortError,
     ProtectedDataError,
     UsageError,
     VerifyError,
@@ -574,6 +575,11 @@ def recover_connect(
             device = Device(transport, opts)
             try:
                 device.attach()
+            except PortError:
+                if opts.reset is None or options.reset is not None:
+                    raise
+                say(f"(this port has no {opts.reset.upper()} line)")
+                continue
             except SilentChip as exc:
                 if n == len(attempts) - 1:
                     raise SilentChip(

@@ -1,0 +1,5 @@
+"""``python -m swsflash`` is the ``swsflash`` command."""
+
+from .cli import main
+
+main()
