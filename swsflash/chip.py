@@ -32,6 +32,18 @@ TLSR825X_ID = 0x5562
 KNOWN_IDS = {0x5562: "TLSR825x", 0x5325: "TLSR826x (not supported: 16-bit SWire addresses)"}
 
 HALT_FRAME = write_frame(REG_CPU, bytes([CPU_STOP]))
+
+# The SPI master as frames, so that a whole flash command travels in one stream.
+SPI_CS_LOW_FRAME = write_frame(REG_SPI_CTRL, bytes([SPI_CS_LOW]))
+SPI_CS_HIGH_FRAME = write_frame(REG_SPI_CTRL, bytes([SPI_CS_HIGH]))
+SPI_AUTO_READ_FRAME = write_frame(REG_SPI_CTRL, bytes([SPI_AUTO_READ]))
+FIFO_ON_FRAME = write_frame(REG_SWIRE_CTL, bytes([FIFO_MODE]))
+FIFO_OFF_FRAME = write_frame(REG_SWIRE_CTL, b"\x00")
+
+
+def spi_out_frame(data: bytes) -> bytes:
+    """Bytes clocked out to the flash (several need FIFO mode on)."""
+    return write_frame(REG_SPI_DATA, data)
 SCRATCH_SRAM = 0x84FF00  # top of SRAM; only used while the CPU is halted
 
 
@@ -51,6 +63,7 @@ class Tlsr825x:
     def __init__(self, link: SwireLink) -> None:
         self.link = link
         self.clock: ClockInfo | None = None
+        self.fifo: bool | None = None  # FIFO mode as we last set it; None: unknown
         self._answered = False  # did any divider get an answer, even a garbled one?
 
     # -- getting hold of the CPU -------------------------------------------------------------
@@ -197,11 +210,19 @@ class Tlsr825x:
     def pc(self) -> int:
         return int.from_bytes(self.read(REG_PC, 4), "little")
 
+    def fifo_frame(self, on: bool) -> bytes:
+        """The frame that sets FIFO mode as wanted, or nothing when it already is: flash
+        commands keep it on from one page to the next, register accesses need it off."""
+        if self.fifo is on:
+            return b""
+        self.fifo = on
+        return FIFO_ON_FRAME if on else FIFO_OFF_FRAME
+
     def read(self, addr: int, size: int, attempts: int = 3) -> bytes:
         """A register read, retried after a resync when the answer is malformed."""
         for attempt in range(attempts):
             try:
-                return self.link.read(addr, size)
+                return self.link.read(addr, size, before=self.fifo_frame(False))
             except ChipNotAnswering as exc:
                 if attempt == attempts - 1:
                     raise
@@ -210,7 +231,7 @@ class Tlsr825x:
         raise AssertionError("unreachable")
 
     def write(self, addr: int, data: bytes) -> None:
-        self.link.write(addr, data)
+        self.link.send(self.fifo_frame(False) + write_frame(addr, data))
 
     def reboot(self) -> None:
         """Soft reset: the CPU starts the firmware in flash. No echo check: the chip resets
@@ -221,50 +242,18 @@ class Tlsr825x:
         t.read(len(frame), timeout=len(frame) * t.char_time * 1.5 + 0.05)
 
     # -- SPI master --------------------------------------------------------------------------
-    def spi_select(self) -> None:
-        self.link.write(REG_SPI_CTRL, bytes([SPI_CS_LOW]))
-
-    def spi_deselect(self) -> None:
-        self.link.write(REG_SPI_CTRL, bytes([SPI_CS_HIGH]))
-
-    def spi_send(self, data: bytes) -> None:
-        """Clock bytes out to the flash; several bytes need FIFO mode (no address step)."""
-        if len(data) == 1:
-            self.link.write(REG_SPI_DATA, data)
-            return
-        self.set_fifo(True)
-        self.link.write(REG_SPI_DATA, data)
-        self.set_fifo(False)
-
-    def set_fifo(self, on: bool) -> None:
-        """FIFO mode: every byte of a write goes to the same address (the SPI data port)."""
-        self.link.write(REG_SWIRE_CTL, bytes([FIFO_MODE if on else 0x00]))
-
-    def spi_command(self, data: bytes) -> None:
-        """One complete flash command: CS low, the bytes, CS high."""
-        self.spi_select()
-        self.spi_send(data)
-        self.spi_deselect()
-
-    def spi_transfer_read(self, command: bytes, size: int) -> bytes:
-        """Send ``command`` (ending with a dummy byte), then clock in ``size`` bytes using the
-        auto-read mode: each read of 0x0C hands out the latched byte and clocks the next."""
-        self.spi_select()
-        self.link.write(REG_SWIRE_CTL, bytes([FIFO_MODE]))
-        try:
-            self.link.write(REG_SPI_DATA, command)
-            self.link.write(REG_SPI_CTRL, bytes([SPI_AUTO_READ]))
-            return self.link.read(REG_SPI_DATA, size)
-        finally:
-            self.link.write(REG_SPI_CTRL, bytes([SPI_CS_HIGH]))
-            self.link.write(REG_SWIRE_CTL, b"\x00")
+    def spi_idle(self) -> None:
+        """CS high and FIFO mode off: whatever an interrupted job left open is closed."""
+        self.fifo = None
+        self.link.send(SPI_CS_HIGH_FRAME + FIFO_OFF_FRAME)
+        self.fifo = False
 
     # -- adapter check -----------------------------------------------------------------------
     def can_stream(self) -> bool:
         """Write a long run of 1 cells to SRAM in one go and read it back: an adapter that
         leaves gaps between USB packets stretches some of them into 0 cells."""
         pattern = bytes([0xFF] * 48 + [0x00] * 16)
-        frame = write_frame(SCRATCH_SRAM, pattern)
+        frame = self.fifo_frame(False) + write_frame(SCRATCH_SRAM, pattern)
         t = self.link.transport
         t.write(frame)
         echo = t.read(len(frame), timeout=len(frame) * t.char_time * 1.5 + 0.05)

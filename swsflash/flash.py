@@ -10,7 +10,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .chip import REG_SPI_DATA, Tlsr825x
+from .chip import (
+    REG_SPI_DATA,
+    SPI_AUTO_READ_FRAME,
+    SPI_CS_HIGH_FRAME,
+    SPI_CS_LOW_FRAME,
+    Tlsr825x,
+    spi_out_frame,
+)
 from .errors import ChipNotAnswering, FlashError, WiringError
 
 log = logging.getLogger("swsflash.flash")
@@ -34,7 +41,7 @@ STATUS_WIP = 0x01
 STATUS_WEL = 0x02
 STATUS_BP = 0x1C | 0x20 | 0x40  # block-protect bits (BP0..BP4 on the larger parts)
 
-READ_CHUNK = 256  # bytes per read burst; the address is re-sent for each
+READ_CHUNK = 4096  # bytes per read burst; the address is sent once per burst
 
 MAKERS = {
     0x5E: "Zbit",
@@ -63,19 +70,39 @@ class FlashId:
 
 
 class SpiFlash:
+    """Flash commands as SWire frames: one stream per command where the protocol allows,
+    so a page costs its line time plus a few round trips, not one round trip per register."""
+
     def __init__(self, chip: Tlsr825x) -> None:
         self.chip = chip
+        self.link = chip.link
         self.erase_timeout = 2.0  # seconds; the slowest 4 KB sector erase is 0.5 s
         self.chip_erase_timeout = 30.0
         self.program_timeout = 0.1
 
+    def _command(self, data: bytes) -> bytes:
+        """A complete one-shot command: CS low, the bytes, CS high."""
+        fifo = self.chip.fifo_frame(True) if len(data) > 1 else b""
+        return fifo + SPI_CS_LOW_FRAME + spi_out_frame(data) + SPI_CS_HIGH_FRAME
+
+    def _transfer_read(self, command: bytes, size: int, once: bytes = b"") -> bytes:
+        """Send ``command`` (ending with a dummy byte), then clock in ``size`` bytes in
+        auto-read mode: each read of 0x0C hands out the latched byte and clocks the next."""
+        before = (
+            self.chip.fifo_frame(True)
+            + SPI_CS_LOW_FRAME
+            + spi_out_frame(command)
+            + SPI_AUTO_READ_FRAME
+        )
+        return self.link.read(REG_SPI_DATA, size, before, SPI_CS_HIGH_FRAME, once)
+
     # -- identity and state ------------------------------------------------------------------
     def wake(self) -> None:
         """Release from deep power-down: a sleeping flash ignores every other command."""
-        self.chip.spi_command(bytes([CMD_RELEASE_POWER_DOWN]))
+        self.link.send(self._command(bytes([CMD_RELEASE_POWER_DOWN])))
 
     def identify(self) -> FlashId:
-        jedec = self.chip.spi_transfer_read(bytes([CMD_JEDEC_ID, 0x00]), 3)
+        jedec = self._transfer_read(bytes([CMD_JEDEC_ID, 0x00]), 3)
         fid = FlashId(jedec)
         if jedec in (b"\xff\xff\xff", b"\x00\x00\x00") or not 0x10 <= jedec[2] <= 0x18:
             raise FlashError(
@@ -88,13 +115,15 @@ class SpiFlash:
     def status(self) -> int:
         """Status register, read the SDK's way (command, dummy, then the latched byte), which
         gives the right answer under either reading of the SPI master's behaviour."""
-        return self.chip.spi_transfer_read(bytes([CMD_READ_STATUS, 0x00]), 1)[0]
+        return self._transfer_read(bytes([CMD_READ_STATUS, 0x00]), 1)[0]
 
-    def wait_ready(self, timeout: float, what: str) -> int:
-        clock = self.chip.link.transport.clock
+    def wait_ready(self, timeout: float, what: str, first: int | None = None) -> int:
+        """Poll WIP until the flash is done (``first``: a status already read)."""
+        clock = self.link.transport.clock
         deadline = clock.now() + timeout
         while True:
-            st = self.status()
+            st = self.status() if first is None else first
+            first = None
             if not st & STATUS_WIP:
                 return st
             if clock.now() > deadline:
@@ -105,17 +134,13 @@ class SpiFlash:
                 )
             clock.sleep(0.001)
 
-    def write_enable(self) -> None:
-        self.chip.spi_command(bytes([CMD_WRITE_ENABLE]))
-
     def unprotect(self) -> bool:
         """Clear the block-protection bits (Zigbee firmware sets them). True if they were set."""
         st = self.status()
         if not st & STATUS_BP:
             return False
         log.info("flash status 0x%02x: clearing block protection", st)
-        self.write_enable()
-        self.chip.spi_command(bytes([CMD_WRITE_STATUS, 0x00]))
+        self.link.send(WRITE_ENABLE + self._command(bytes([CMD_WRITE_STATUS, 0x00])))
         st = self.wait_ready(0.5, "writing the status register")
         if st & STATUS_BP:
             raise FlashError(
@@ -132,52 +157,41 @@ class SpiFlash:
         self._erase(CMD_BLOCK_ERASE, addr, self.erase_timeout * 4, "a block erase")
 
     def erase_chip(self) -> None:
-        self.write_enable()
-        self.chip.spi_command(bytes([CMD_CHIP_ERASE]))
+        self.link.send(WRITE_ENABLE + self._command(bytes([CMD_CHIP_ERASE])))
         self.wait_ready(self.chip_erase_timeout, "a chip erase")
 
-    def _erase(self, command: int, addr: int, timeout: float, what: str) -> None:
-        self.write_enable()
-        header = bytes([command, *addr.to_bytes(3, "big")])
-        self.chip.spi_select()
+    def _start(self, header: bytes, extra_on_failure: bytes = b"") -> None:
+        """Write enable, CS low and the command with its address, echo-checked before the
+        command can take effect: a garbled address is abandoned, never acted on."""
+        fifo = self.chip.fifo_frame(True)
         try:
-            self.chip.spi_send(header)
+            self.link.send(fifo + WRITE_ENABLE + SPI_CS_LOW_FRAME + spi_out_frame(header))
         except WiringError:
-            # The address may have been garbled on the line: one more byte makes the
-            # command the wrong length, and a flash ignores an erase of the wrong length.
-            self._abandon(extra=b"\x00")
+            self._abandon(extra_on_failure)
             raise
-        self.chip.spi_deselect()
+
+    def _erase(self, command: int, addr: int, timeout: float, what: str) -> None:
+        # One more byte makes an erase the wrong length, and a flash ignores that.
+        self._start(bytes([command, *addr.to_bytes(3, "big")]), extra_on_failure=b"\x00")
+        self.link.send(SPI_CS_HIGH_FRAME)
         self.wait_ready(timeout, what)
 
     def program_page(self, addr: int, data: bytes) -> None:
-        """Program one page. The command and address go in a transaction of their own, so
-        that a garbled echo there abandons the command before any data is sent: a page
-        program without data changes nothing, where a wrong address could hit another
-        sector (even the MAC sector)."""
+        """Program one page; a page program that gets no data changes nothing."""
         if not data or (addr % PAGE) + len(data) > PAGE:
             raise ValueError("a page program must stay inside one 256-byte page")
-        self.write_enable()
-        header = bytes([CMD_PAGE_PROGRAM, *addr.to_bytes(3, "big")])
-        self.chip.spi_select()
-        self.chip.set_fifo(True)
-        try:
-            self.chip.link.write(REG_SPI_DATA, header)
-        except WiringError:
-            self._abandon()
-            raise
-        self.chip.link.write(REG_SPI_DATA, data)
-        self.chip.set_fifo(False)
-        self.chip.spi_deselect()
-        self.wait_ready(self.program_timeout, "a page program")
+        self._start(bytes([CMD_PAGE_PROGRAM, *addr.to_bytes(3, "big")]))
+        # the data, CS high, and the first status poll travel in one stream
+        finish = spi_out_frame(data) + SPI_CS_HIGH_FRAME
+        first = self._transfer_read(bytes([CMD_READ_STATUS, 0x00]), 1, once=finish)[0]
+        self.wait_ready(self.program_timeout, "a page program", first)
 
-    def _abandon(self, extra: bytes = b"") -> None:
+    def _abandon(self, extra: bytes) -> None:
         """End a flash command whose bytes may have been garbled, as harmlessly as we can."""
         try:
             self.chip.resync()
-            if extra:
-                self.chip.link.write(REG_SPI_DATA, extra)
-            self.chip.spi_deselect()
+            tail = spi_out_frame(extra) if extra else b""
+            self.link.send(tail + SPI_CS_HIGH_FRAME)
         except (WiringError, ChipNotAnswering):
             pass  # the caller reconnects and starts the sector again
 
@@ -187,5 +201,10 @@ class SpiFlash:
         while len(out) < size:
             n = min(READ_CHUNK, size - len(out))
             command = bytes([CMD_READ, *(addr + len(out)).to_bytes(3, "big"), 0x00])
-            out += self.chip.spi_transfer_read(command, n)
+            out += self._transfer_read(command, n)
         return bytes(out)
+
+
+WRITE_ENABLE = (
+    SPI_CS_LOW_FRAME + spi_out_frame(bytes([CMD_WRITE_ENABLE])) + SPI_CS_HIGH_FRAME
+)

@@ -150,57 +150,92 @@ class SwireLink:
         self.send(END)
 
     # -- reading ---------------------------------------------------------------------------
-    def read(self, addr: int, size: int) -> bytes:
+    def read(
+        self, addr: int, size: int, before: bytes = b"", after: bytes = b"", once: bytes = b""
+    ) -> bytes:
         """Read ``size`` bytes; the chip increments the address unless FIFO mode is on.
 
-        Pipelined reads fall back to one request per round trip on any malformed answer, so
-        a marginal divider costs time, never data.
+        ``before`` and ``after`` are frames that set up and tidy up around the read (an SPI
+        command, CS high): they travel in the same stream and are repeated when a pipelined
+        read falls back to one request per round trip, so a marginal divider costs time,
+        never data. ``once`` goes first and is never repeated (the end of a page program).
         """
-        if self.pipelined and size > 1:
+        if self.pipelined:
             try:
-                return self.read_pipelined(addr, size)
+                return self.read_pipelined(addr, size, before, after, once)
             except AnswerError as exc:
                 log.info("pipelined read at %06x failed (%s); reading byte by byte", addr, exc)
-        return self.read_stepwise(addr, size)
+        elif once:
+            self.send(once)
+        return self.read_stepwise(addr, size, before, after)
 
-    def read_pipelined(self, addr: int, size: int) -> bytes:
-        """One read transaction with all requests streamed; one echo-free answer stream."""
+    def read_pipelined(
+        self, addr: int, size: int, before: bytes = b"", after: bytes = b"", once: bytes = b""
+    ) -> bytes:
+        """All requests streamed, ten characters each; nine answer characters per byte."""
         t = self.transport
-        self.send(read_header(addr))
-        requests = PIPELINE_SLOT * size
-        step = len(requests) if self.pacing is Pacing.STREAM else SAFE_CHUNK
-        answer = bytearray()
+        head = once + before + read_header(addr)
+        tail = END + after
+        answer_time = size * len(PIPELINE_SLOT) * t.char_time * 1.5 + 0.05
         try:
-            for i in range(0, len(requests), step):
-                part = requests[i : i + step]
-                t.write(part)
-                want = len(part) // len(PIPELINE_SLOT) * ANSWER_CHARS
-                answer += t.read(want, timeout=len(part) * t.char_time * 1.5 + 0.05)
-                if len(answer) != (i + len(part)) // len(PIPELINE_SLOT) * ANSWER_CHARS:
-                    raise AnswerError(f"pipelined read: {len(answer)} characters back")
+            if self.pacing is Pacing.STREAM:
+                t.write(head + PIPELINE_SLOT * size + tail)
+                echo = t.read(len(head), timeout=len(head) * t.char_time * 1.5 + 0.05)
+                if echo != head:
+                    raise AnswerError(f"read header echo: {_first_difference(head, echo)}")
+                answer = t.read(size * ANSWER_CHARS, timeout=answer_time)
+            else:
+                self.send(head)
+                answer = b""
+                for i in range(0, size, SAFE_CHUNK // len(PIPELINE_SLOT)):
+                    n = min(SAFE_CHUNK // len(PIPELINE_SLOT), size - i)
+                    t.write(PIPELINE_SLOT * n)
+                    answer += t.read(n * ANSWER_CHARS, timeout=answer_time)
+            if len(answer) != size * ANSWER_CHARS:
+                raise AnswerError(f"pipelined read: {len(answer)} characters back")
             data = bytes(
                 decode_answer(bytes(answer[i : i + ANSWER_CHARS]))
                 for i in range(0, len(answer), ANSWER_CHARS)
             )
-            self.send(END)  # an answer longer than its slot shows up here, as a bad echo
+            if self.pacing is Pacing.STREAM:
+                self._check_tail(tail)
+            else:
+                self.send(tail)
         except (ChipNotAnswering, WiringError) as exc:
             t.drain_input()
-            self.send(END)
+            self.send(END + after)
             raise AnswerError(f"pipelined read failed: {exc}") from exc
+        if self.verbose:
+            log.info("read %06x -> %s", addr, data.hex())
         return data
 
-    def read_stepwise(self, addr: int, size: int) -> bytes:
+    def _check_tail(self, tail: bytes) -> None:
+        """The echo of what follows the last answer. The receiver may still be framing the
+        answer's end unit when the tail's first character starts, and then loses that one
+        character (the chip, which sees the line itself, does not). Anything else wrong here
+        is an answer that ran longer than its slot."""
+        t = self.transport
+        back = t.read(len(tail) - 1, timeout=len(tail) * t.char_time * 1.5 + 0.05)
+        if back == tail[1:]:
+            return
+        if back == tail[:-1] and t.read(1, timeout=0.05) == tail[-1:]:
+            return
+        raise AnswerError(f"read tail echo: {_first_difference(tail, back)}")
+
+    def read_stepwise(
+        self, addr: int, size: int, before: bytes = b"", after: bytes = b""
+    ) -> bytes:
         """One request per round trip: slow, but independent of the chip's answer length."""
-        self.send(read_header(addr))
+        self.send(before + read_header(addr))
         out = bytearray()
         try:
             for _ in range(size):
                 out.append(self._request())
         except ChipNotAnswering:
             self.transport.drain_input()
-            self.send(END)
+            self.send(END + after)
             raise
-        self.send(END)
+        self.send(END + after)
         if self.verbose:
             log.info("read %06x -> %s", addr, out.hex())
         return bytes(out)

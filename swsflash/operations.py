@@ -124,8 +124,7 @@ class Device:
         self.chip.watchdog_off()
         # An interrupted job may have left FIFO mode on (every read would then return the
         # same byte) and a flash command open: put both back to idle first.
-        self.chip.set_fifo(False)
-        self.chip.spi_deselect()
+        self.chip.spi_idle()
 
     def reconnect(self) -> None:
         """Get hold of the chip again after a reset, a glitch or a garbled transaction:
@@ -168,9 +167,6 @@ class Device:
                 f"chip id 0x{chip_id:04x} is {name}, not a TLSR825x",
                 "swsflash supports the TLSR825x family (TLSR8250/8251/8253/8258)",
             )
-        self._choose_pacing()
-        self.flash.wake()
-        self.flash_id = self.flash.identify()
 
     def _choose_pacing(self) -> None:
         wanted = self.options.pacing
