@@ -117,8 +117,11 @@ class SpiFlash:
         gives the right answer under either reading of the SPI master's behaviour."""
         return self._transfer_read(bytes([CMD_READ_STATUS, 0x00]), 1)[0]
 
-    def wait_ready(self, timeout: float, what: str, first: int | None = None) -> int:
-        """Poll WIP until the flash is done (``first``: a status already read)."""
+    def wait_ready(
+        self, timeout: float, what: str, first: int | None = None, interval: float = 0.002
+    ) -> int:
+        """Poll WIP until the flash is done (``first``: a status already read). A page
+        program is polled back to back: one poll takes about as long as the program."""
         clock = self.link.transport.clock
         deadline = clock.now() + timeout
         while True:
@@ -132,7 +135,7 @@ class SpiFlash:
                     f"(status 0x{st:02x})",
                     "power-cycle the unit and try again; the flash may be damaged",
                 )
-            clock.sleep(0.001)
+            clock.sleep(interval)
 
     def unprotect(self) -> bool:
         """Clear the block-protection bits (Zigbee firmware sets them). True if they were set."""
@@ -184,7 +187,7 @@ class SpiFlash:
         # the data, CS high, and the first status poll travel in one stream
         finish = spi_out_frame(data) + SPI_CS_HIGH_FRAME
         first = self._transfer_read(bytes([CMD_READ_STATUS, 0x00]), 1, once=finish)[0]
-        self.wait_ready(self.program_timeout, "a page program", first)
+        self.wait_ready(self.program_timeout, "a page program", first, interval=0.0)
 
     def _abandon(self, extra: bytes) -> None:
         """End a flash command whose bytes may have been garbled, as harmlessly as we can."""
