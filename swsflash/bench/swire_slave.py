@@ -184,15 +184,35 @@ class SwireSlave:
         value = self.bus.swire_read(self.addr, t)
         self.last_answer = value
         self._advance_addr()
-        unit = self.bus.swire_unit_ps()
-        at = t + self.timing.answer_delay_ps
-        for i in range(7, -1, -1):
-            low = 4 * unit if (value >> i) & 1 else unit
-            self.drive.append((at, LOW))
-            self.drive.append((at + low, HIGH))
-            at += 5 * unit
-        self.drive.append((at, LOW))
-        self.drive.append((at + unit, None))
+        start = t + self.timing.answer_delay_ps
+        self.drive.extend(answer_edges(value, self.bus.swire_unit_ps(), start))
         self.driving = True
         self._cell = "idle"
         self._zero_at = self._resync_at = None
+
+    def fast_answer(self, t_fall: int, t_rise: int, t_zero: int, t_release: int) -> int:
+        """The state a read request (a short low pulse from ``t_fall`` to ``t_rise``) and
+        the whole answer leave behind, without planning the answer's edges one by one."""
+        value = self.bus.swire_read(self.addr, t_zero)
+        self.last_answer = value
+        self._advance_addr()
+        self._t_fall, self._t_rise = t_fall, t_rise
+        self._cell = "idle"
+        self._zero_at = None
+        self._resync_at = t_release + self.timing.resync_idle_ps
+        return value
+
+
+def answer_edges(value: int, unit: int, start: int) -> list[tuple[int, int | None]]:
+    """The line the chip drives for one read byte from ``start``: 8 cells MSB first (1 =
+    4 units low, 1 high; 0 = 1 low, 4 high), one low end unit, then release (None)."""
+    edges: list[tuple[int, int | None]] = []
+    at = start
+    for i in range(7, -1, -1):
+        low = 4 * unit if (value >> i) & 1 else unit
+        edges.append((at, LOW))
+        edges.append((at + low, HIGH))
+        at += 5 * unit
+    edges.append((at, LOW))
+    edges.append((at + unit, None))
+    return edges

@@ -1,0 +1,119 @@
+"""How long swsflash's jobs take on the bench's default (CH340-like) adapter model, next to
+the line-rate floor: the virtual time is what a real adapter would take.
+
+    python benchmarks/job_speed.py                 # prints the table
+    python benchmarks/job_speed.py --markdown docs/performance.md
+
+Floor: over a plain UART every data byte costs 10 characters each way, i.e. baud/100 bytes
+per second; write + verify moves the image twice, plus the flash's erase busy time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import swsflash
+from swsflash.faults import make_demo_image
+from swsflash.operations import ConnectOptions, Device
+
+IMAGE_SIZE = 129_236
+SECTOR_ERASE_S = 0.100  # the bench's default flash part (ZB25WD40B), typical
+BAUDS = (460_800, 921_600, 3_000_000)
+
+
+@dataclass
+class Row:
+    case: str
+    baud: int
+    nbytes: int
+    virtual_s: float
+    floor_s: float
+    retries: int
+    wall_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.virtual_s / self.floor_s
+
+
+Job = Callable[[Device], tuple[int, float]]  # -> (retries, virtual seconds of the job)
+
+
+def _measure(
+    case: str, baud: int, nbytes: int, floor: float, job: Job,
+    pacing: str = "auto", pipelined: bool = True,
+) -> Row:
+    wall = time.monotonic()
+    with swsflash.connect("sim://", ConnectOptions(baud=baud, pacing=pacing)) as dev:
+        dev.link.pipelined = dev.link.pipelined and pipelined
+        retries, virtual = job(dev)
+    return Row(case, baud, nbytes, virtual, floor, retries, time.monotonic() - wall)
+
+
+def _timed(dev: Device, action: Callable[[], int]) -> tuple[int, float]:
+    start = dev.clock.now()
+    retries = action()
+    return retries, dev.clock.now() - start
+
+
+def run(bauds: tuple[int, ...], with_safe: bool) -> list[Row]:
+    image = make_demo_image(IMAGE_SIZE)
+    rows = []
+    for baud in bauds:
+        rate = baud / 100
+        erase = 32 * SECTOR_ERASE_S
+        write_floor = 2 * IMAGE_SIZE / rate + erase
+
+        def first(dev: Device) -> tuple[int, float]:
+            return _timed(dev, lambda: dev.write_image(image).retries)
+
+        def second(dev: Device) -> tuple[int, float]:
+            dev.write_image(image)
+            return _timed(dev, lambda: dev.write_image(image).retries)
+
+        def backup(dev: Device) -> tuple[int, float]:
+            return _timed(dev, lambda: len(dev.read(0, 0x80000)) * 0)
+
+        rows.append(_measure("write + verify", baud, IMAGE_SIZE, write_floor, first))
+        rows.append(_measure("write again (same image)", baud, IMAGE_SIZE, write_floor, second))
+        rows.append(_measure("full 512 KB read", baud, 0x80000, 0x80000 / rate, backup))
+        if with_safe:
+            rows.append(
+                _measure("write + verify, safest pacing", baud, IMAGE_SIZE, write_floor,
+                         first, pacing="safe", pipelined=False)
+            )
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| job | baud | bytes | virtual s | floor s | ratio | retries | wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.case} | {r.baud} | {r.nbytes} | {r.virtual_s:.1f} | {r.floor_s:.1f} | "
+            f"{r.ratio:.2f} | {r.retries} | {r.wall_s:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--baud", type=int, action="append", help="only these rates")
+    parser.add_argument("--no-safe", action="store_true", help="skip the slow safe-pacing run")
+    parser.add_argument("--markdown", type=Path, help="also write the table into this file")
+    args = parser.parse_args()
+    rows = run(tuple(args.baud or BAUDS), not args.no_safe)
+    text = table(rows)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
