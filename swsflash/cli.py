@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +138,27 @@ class Ui:
             yield bar.update
         finally:
             bar.close()
+
+
+@contextmanager
+def _stop_at_sector_boundary(dev: Device, ui: Ui) -> Iterator[None]:
+    """The first Ctrl-C lets the current sector finish, so the flash is left in a known
+    state; a second one stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask_to_stop(signum: int, frame: object) -> None:
+        if dev.stop_requested:
+            raise KeyboardInterrupt
+        dev.stop_requested = True
+        ui.say("\nStopping after the current sector (Ctrl-C again to stop at once)...")
+
+    previous = signal.signal(signal.SIGINT, ask_to_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _fail(exc: SwsError) -> NoReturn:
@@ -422,7 +445,7 @@ def write(
                 "is this firmware for a unit with a larger flash?",
             )
         total = img.size * (2 if verify else 1)
-        with ui.progress(total, "Writing") as bump:
+        with ui.progress(total, "Writing") as bump, _stop_at_sector_boundary(dev, ui):
             report = dev.write_segments(
                 [(seg.address, seg.data) for seg in img.segments],
                 verify=verify,
@@ -484,7 +507,7 @@ def recover(
                     whole = dev.read(0, dev.flash_size, bump)
                 path = dev.save_backup(BackupStore(backup_dir), 0, whole, "before-recover")
                 ui.say(f"Backup of the whole flash: {path}")
-            with ui.progress(img.size * 2, "Writing") as bump:
+            with ui.progress(img.size * 2, "Writing") as bump, _stop_at_sector_boundary(dev, ui):
                 report = dev.write_segments(
                     [(seg.address, seg.data) for seg in img.segments], progress=bump
                 )
@@ -498,6 +521,94 @@ def recover(
         _fail(exc)
     except KeyboardInterrupt:
         _fail(Interrupted("stopped by Ctrl-C", "run 'swsflash recover' again"))
+
+
+@app.command()
+def jig(
+    image: Annotated[
+        Path | None,
+        typer.Argument(help="Firmware (.bin/.zigbee/.hex); default: 'image' in --config.",
+                       show_default=False),
+    ] = None,
+    ports: Annotated[
+        list[str] | None,
+        typer.Option("--ports", help="Comma-separated ports, one per fixture position "
+                     "(sim://... for the bench; {n} is the unit's number).", show_default=False),
+    ] = None,
+    all_ports: Annotated[
+        bool, typer.Option("--all-ports", help="Every USB serial port is a position.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Jig config (TOML): ports, baud, reset, power window, "
+                     "image, logs. Options given here override it.", show_default=False),
+    ] = None,
+    baud: Annotated[int | None, typer.Option("--baud", "-b", help="UART speed.")] = None,
+    pacing: Annotated[str | None, typer.Option("--pacing", help="auto|safe|stream.")] = None,
+    reset: Annotated[
+        str | None,
+        typer.Option("--reset", help="rts|dtr|none for every position (overrides the config)."),
+    ] = None,
+    power_window: Annotated[
+        int | None,
+        typer.Option("--power-window", metavar="MS", help="Halt stream while each unit gets "
+                     "power, for every position (overrides the config)."),
+    ] = None,
+    loop: Annotated[
+        bool | None,
+        typer.Option("--loop/--once", help="After a unit, wait for the next one (Ctrl-C stops)."),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option("--count", metavar="N", help="Stop after N units per position "
+                     "(implies --loop).", show_default=False),
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="Append a JSON line per unit here.")
+    ] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Append a CSV row per unit here.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="stdout: one JSON object per finished unit.")
+    ] = False,
+    backup_dir: Annotated[
+        Path | None,
+        typer.Option("--backup-dir", envvar="SWSFLASH_BACKUP_DIR",
+                     help="Where each unit's MAC/calibration sectors are saved.",
+                     show_default=False),
+    ] = None,
+    no_backup: Annotated[
+        bool, typer.Option("--no-backup", help="Do not save the MAC/calibration sectors.")
+    ] = False,
+    workers: Annotated[
+        str | None,
+        typer.Option("--workers", help="auto|threads|processes (auto: processes for sim://)."),
+    ] = None,
+) -> None:
+    """Program many units at once, one adapter per fixture position, with a log per unit.
+
+    Each position: connect, halt, back up MAC and calibration, write and verify, restart;
+    one failing never stops the others. Exit 0 only if every unit succeeded, else the exit
+    code of the first failed unit (see docs/jig.md).
+
+    Example:  swsflash jig z03mmc.bin --ports /dev/ttyUSB0,/dev/ttyUSB1 --log jig.jsonl
+    """
+    from .jig import Overrides, resolve_settings, run_jig
+
+    try:
+        settings = resolve_settings(
+            Overrides(
+                image=image, ports=ports, all_ports=all_ports, config=config, baud=baud,
+                pacing=pacing, reset=reset, power_window_ms=power_window, log=log,
+                csv=csv_file, backup_dir=backup_dir, no_backup=no_backup, loop=loop,
+                count=count, workers=workers, json_out=json_out,
+            )
+        )
+        code = run_jig(settings)
+    except SwsError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
 
 
 @app.command("verify")

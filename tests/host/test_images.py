@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import swsflash
 from swsflash.bench.scenarios import factory_flash
+from swsflash.errors import Interrupted
 from swsflash.images import load_image
 
 FACTORY = factory_flash("ZB25WD40B")
@@ -197,3 +198,23 @@ def test_write_leaves_exactly_image_over_prior_flash(
         assert bytes(bench.flash.data) == bytes(expected)
         if prior_kind == "already-written":
             assert report.sectors_erased == 0
+
+
+def test_stop_request_ends_the_job_at_a_sector_boundary() -> None:
+    image = telink(0x6000)
+    with swsflash.connect("sim://?name=stop-test") as dev:
+        bench = dev.transport.port.bench
+        before = bytes(bench.flash.data)
+        written = []
+
+        def progress(n: int) -> None:
+            written.append(n)
+            dev.stop_requested = True  # as the Ctrl-C handler does
+
+        with pytest.raises(Interrupted) as info:
+            dev.write_image(image, backup=None, progress=progress)
+        assert "stopped after 1 of 6 sectors" in info.value.message
+        assert info.value.exit_code == 130
+        flash = bytes(bench.flash.data)
+        assert flash[:0x1000] == image[:0x1000]  # the finished sector is complete
+        assert flash[0x1000:] == before[0x1000:]  # nothing else was touched
