@@ -106,7 +106,7 @@ class Device:
     # -- connecting --------------------------------------------------------------------------
     def attach(self) -> None:
         """Halt the CPU, find the SWire speed, check the chip, pick pacing, wake the flash."""
-        self.transport.discard_input()
+        self.transport.drain_input()  # whatever a previous session left on its way
         self.chip.resync()  # also the first echo check: wiring faults show up here
         self._halt()
         self.clock_info = self.chip.find_clock()

@@ -42,7 +42,10 @@ class Adapter:
         self.tx: deque[TxRun] = deque()
         self._bit_ps = bit_ps
         self.tx_end = 0  # when the last queued character has left TX
-        self._rng = random.Random(config.seed)
+        # One generator per direction: which received bits are garbled must not depend on
+        # when the host happened to write (the fast path receives some characters earlier).
+        self._rng_tx = random.Random(config.seed)
+        self._rng_rx = random.Random(config.seed + 1)
         self._ready: deque[tuple[int, bytes]] = deque()  # (available from, bytes)
         self._open: bytearray = bytearray()
         self._open_since = 0
@@ -78,7 +81,7 @@ class Adapter:
         if cfg.max_write is not None:
             data = data[: cfg.max_write]
         if cfg.bit_error_rate:
-            data = self._garble(data)
+            data = self._garble(data, self._rng_tx)
         start = max(t + round(cfg.out_latency_us * US), self.tx_end)
         gap = round(cfg.gap_us * US)
         step = cfg.usb_packet if gap else max(len(data), 1)
@@ -97,12 +100,12 @@ class Adapter:
         """Characters written by the host that have not yet left TX at ``t``."""
         return sum(len(r.data) - r.pos for r in self.tx if r.start + r.pos * self.char_ps >= t)
 
-    def _garble(self, data: bytes) -> bytes:
+    def _garble(self, data: bytes, rng: random.Random) -> bytes:
         out = bytearray(data)
         p = self.config.bit_error_rate
         for i in range(len(out)):
             for bit in range(8):
-                if self._rng.random() < p:
+                if rng.random() < p:
                     out[i] ^= 1 << bit
         return bytes(out)
 
@@ -112,7 +115,7 @@ class Adapter:
         into USB packets: a packet goes to the host when full or ``in_latency`` after its
         first byte."""
         if self.config.bit_error_rate:
-            data = self._garble(data)
+            data = self._garble(data, self._rng_rx)
         latency = round(self.config.in_latency_us * US)
         size = self.config.usb_packet
         i, n = 0, len(data)

@@ -150,6 +150,11 @@ class Serial(serial.SerialBase):
                 bench.advance(round(POWERED_BEFORE_OPEN_S * PS_PER_S))
                 if name:
                     _BENCHES[name] = bench
+        # A new session on a unit that stays powered: the adapter starts with empty
+        # buffers (it may have been unplugged in the middle of a transfer).
+        bench.advance(bench.now)
+        bench.adapter.discard_output(max(bench.now, bench.horizon))
+        bench.adapter.discard_input(max(bench.now, bench.horizon))
         self.bench = bench
         self.virtual_clock.t_ps = bench.now
         if "reset_after" in query:
