@@ -47,6 +47,7 @@ class Adapter:
         self._rng_tx = random.Random(config.seed)
         self._rng_rx = random.Random(config.seed + 1)
         self._ready: deque[tuple[int, bytes]] = deque()  # (available from, bytes)
+        self._in_latency = round(config.in_latency_us * US)
         self._open: bytearray = bytearray()
         self._open_since = 0
 
@@ -116,7 +117,7 @@ class Adapter:
         first byte."""
         if self.config.bit_error_rate:
             data = self._garble(data, self._rng_rx)
-        latency = round(self.config.in_latency_us * US)
+        latency = self._in_latency
         size = self.config.usb_packet
         i, n = 0, len(data)
         while i < n:
@@ -134,13 +135,33 @@ class Adapter:
             if len(self._open) == size:
                 self._close(first + (i - 1) * spacing)
 
+    def receive_at(self, t0: int, offsets: tuple[int, ...], data: bytes) -> None:
+        """Characters at ``t0 + offsets[i]`` (in time order): the same packets as
+        ``receive`` one by one, in one pass."""
+        if self.config.bit_error_rate:
+            data = self._garble(data, self._rng_rx)
+        latency = self._in_latency
+        size = self.config.usb_packet
+        opened = self._open
+        for off, value in zip(offsets, data, strict=True):
+            t = t0 + off
+            if opened and t >= self._open_since + latency:
+                self._close(self._open_since + latency)
+                opened = self._open
+            if not opened:
+                self._open_since = t
+            opened.append(value)
+            if len(opened) == size:
+                self._close(t)
+                opened = self._open
+
     def _close(self, t: int) -> None:
         self._ready.append((t, bytes(self._open)))
         self._open = bytearray()
 
     def settle(self, t: int) -> None:
         """Send the open packet if its latency has run out by ``t``."""
-        due = self._open_since + round(self.config.in_latency_us * US)
+        due = self._open_since + self._in_latency
         if self._open and t >= due:
             self._close(due)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .adapter import Adapter, AdapterConfig
+from .adapter import Adapter, AdapterConfig, TxRun
 from .chip import Chip, ChipConfig
 from .spi_flash import DEFAULT_PART, PARTS, SpiFlash
-from .swire_slave import SlaveTiming, SwireSlave
+from .swire_slave import SlaveTiming, SwireSlave, answer_edges
 from .wire import HIGH, LOW, PS_PER_S, UartReceiver, bit_time_ps, char_edges
 
 US = PS_PER_S // 1_000_000
@@ -32,8 +32,9 @@ WORD_TABLE: dict[bytes, tuple[int, int]] = {
 }
 # The receiver's state, frame start measured back from a reference time.
 RxState = tuple[int, int | None, int, int, bool]
-# What the receiver made of one answer: characters, state after, usable?, settle time.
-Memo = tuple[tuple[tuple[int, int], ...], RxState, bool, int]
+# What the receiver made of one answer: character times and values, state after, usable?,
+# settle time.
+Memo = tuple[tuple[int, ...], bytes, RxState, bool, int]
 
 # Characters that are one short low pulse (start bit plus k low data bits), then high long
 # enough for the chip to call the cell a 0 before the next character can start.
@@ -321,62 +322,61 @@ class Bench:
         t_release = t_zero + delay + 41 * unit
         # The request and the characters the answer covers; the first one starting after
         # the release is the next thing the chip sees.
-        chars: list[tuple[int, int]] = []
-        t_next: int | None = None
-        for r in self.adapter.tx:
-            for pos in range(r.pos if r is run else 0, len(r.data)):
-                start = r.start + pos * char_ps
-                if start >= t_release:
-                    t_next = start
-                    break
-                chars.append((start - t0, r.data[pos]))
-                if len(chars) > 16:
-                    return False
-            if t_next is not None:
-                break
-        following = chars[1][0] + t0 if len(chars) > 1 else t_next
-        if following is not None and following < t_zero:
-            return False  # the next character's start bit ends the cell first: it is a 1
+        covered, t_next = self._covered_chars(run, t0, t_release)
+        if covered is None:
+            return False
+        if len(covered) > 1 or t_next is not None:
+            following = t0 + char_ps if len(covered) > 1 else t_next
+            if following is not None and following < t_zero:
+                return False  # the next character's start bit ends the cell first: a 1
         chip_next = self.chip.next_event()
         if chip_next is not None and chip_next <= (t_next or t_release) + 20 * char_ps:
             return False
         rx_key = self._rx_state_key(t0)
         self.now = t0
-        self.slave.on_edge(t0, LOW)
-        self.slave.on_edge(t0 + low, HIGH)
-        self.slave.on_deadline(t_zero)
-        value = self.slave.last_answer
-        key: tuple[object, ...] = (bit, low, delay, unit, value, *rx_key)
-        key += (None if t_next is None else t_next - t0, *(x for c in chars for x in c))
+        value = self.slave.fast_answer(t0, t0 + low, t_zero, t_release)
+        until = None if t_next is None else t_next - t0
+        key = (bit, low, delay, unit, value, rx_key, until, covered)
         memo = self._memo.get(key)
         if memo is None:
-            drive = [(t - t0, level) for t, level in self.slave.drive]
-            until = None if t_next is None else t_next - t0
+            chars = [(i * char_ps, c) for i, c in enumerate(covered)]
+            start = t_zero - t0 + delay
+            drive = answer_edges(value, unit, start)
             memo = self._scratch_answer(chars, drive, rx_key, until)
             self._memo[key] = memo
-        received, rx_after, ok, settled = memo
+        offsets, values, rx_after, ok, settled = memo
         if not ok or t0 + settled > t_end + self._out_latency:
             # Either the chip would hear the host again before the answer settles, or the
             # answer outlasts the earliest moment a character the host has not written yet
-            # could reach the line. The slave has planned its answer (it ignores the line
-            # meanwhile); the event loop takes over from the request's first edge.
+            # could reach the line: the event loop takes over from the request's first
+            # edge, with the answer the slave has already decided on.
+            self.slave.replan_answer(value, unit, t_zero + delay)
             return False
-        for rel, value in received:
-            self.adapter.receive(t0 + rel, 0, bytes([value]))
+        self.adapter.receive_at(t0, offsets, values)
         self._rx_restore(rx_after, t0)
-        self.slave.drive.clear()
-        self.slave.on_release(t_release, HIGH)
-        consumed = len(chars)
-        while consumed:
-            r = self.adapter.tx[0]
-            k = min(consumed, len(r.data) - r.pos)
-            r.pos += k
-            consumed -= k
-            if r.pos == len(r.data):
-                self.adapter.tx.popleft()
+        run.pos += len(covered)
+        if run.pos == len(run.data):
+            self.adapter.tx.popleft()
         self.horizon = max(self.horizon, t0 + settled)
         self.stats.fast_requests += 1
         return True
+
+    def _covered_chars(
+        self, run: TxRun, t0: int, t_release: int
+    ) -> tuple[bytes | None, int | None]:
+        """The characters from the request up to the chip's release (all of them in the
+        request's own run, which is back to back), and when the next one starts."""
+        char_ps = self.adapter.char_ps
+        n = -(-(t_release - t0) // char_ps)  # characters starting before the release
+        if n > 16:
+            return None, None
+        left = len(run.data) - run.pos
+        if n < left:
+            return run.data[run.pos : run.pos + n], t0 + n * char_ps
+        later = self.adapter.tx[1] if len(self.adapter.tx) > 1 else None
+        if later is not None and later.start < t_release:
+            return None, None  # a second run starts under the answer: the event loop's job
+        return run.data[run.pos :], later.start if later is not None else None
 
     def _rx_state_key(self, t0: int) -> RxState:
         """The receiver's state with its frame start measured back from ``t0``."""
@@ -438,9 +438,10 @@ class Bench:
         if until is None:
             until = max(last, release) + 1
         ok = ok and line == HIGH
-        received = tuple((ch.time, ch.value) for ch in rx.received)
+        offsets = tuple(ch.time for ch in rx.received)
+        values = bytes(ch.value for ch in rx.received)
         if rx._start is None:
             state: RxState = (rx.level, None, 0, 0, rx._wait_high)
         else:
             state = (rx.level, -rx._start, rx._bit, rx._value, rx._wait_high)
-        return received, state, ok, until
+        return offsets, values, state, ok, until

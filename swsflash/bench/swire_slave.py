@@ -203,6 +203,13 @@ class SwireSlave:
         return value
 
 
+    def replan_answer(self, value: int, unit: int, start: int) -> None:
+        """Hand an answer decided by ``fast_answer`` back to edge-by-edge driving."""
+        self.drive.extend(answer_edges(value, unit, start))
+        self.driving = True
+        self._resync_at = None
+
+
 def answer_edges(value: int, unit: int, start: int) -> list[tuple[int, int | None]]:
     """The line the chip drives for one read byte from ``start``: 8 cells MSB first (1 =
     4 units low, 1 high; 0 = 1 low, 4 high), one low end unit, then release (None)."""
