@@ -85,7 +85,7 @@ class SpiFlash:
         fifo = self.chip.fifo_frame(True) if len(data) > 1 else b""
         return fifo + SPI_CS_LOW_FRAME + spi_out_frame(data) + SPI_CS_HIGH_FRAME
 
-    def _transfer_read(self, command: bytes, size: int, once: bytes = b"") -> bytes:
+    def _transfer_read(self, command: bytes, size: int) -> bytes:
         """Send ``command`` (ending with a dummy byte), then clock in ``size`` bytes in
         auto-read mode: each read of 0x0C hands out the latched byte and clocks the next."""
         before = (
@@ -94,7 +94,7 @@ class SpiFlash:
             + spi_out_frame(command)
             + SPI_AUTO_READ_FRAME
         )
-        return self.link.read(REG_SPI_DATA, size, before, SPI_CS_HIGH_FRAME, once)
+        return self.link.read(REG_SPI_DATA, size, before, SPI_CS_HIGH_FRAME)
 
     # -- identity and state ------------------------------------------------------------------
     def wake(self) -> None:
@@ -112,10 +112,14 @@ class SpiFlash:
             )
         return fid
 
-    def status(self) -> int:
-        """Status register, read the SDK's way (command, dummy, then the latched byte), which
-        gives the right answer under either reading of the SPI master's behaviour."""
-        return self._transfer_read(bytes([CMD_READ_STATUS, 0x00]), 1)[0]
+    def status(self, once: bytes = b"") -> int:
+        """Status register: command and a dummy byte (which latches the status), then one
+        read of 0x0C with auto-read off. Whether that read hands out the latch or clocks
+        one more byte (the flash repeats its status), the answer is the status either way,
+        so this does not depend on the unsettled detail of the SPI master."""
+        before = self.chip.fifo_frame(True) + SPI_CS_LOW_FRAME
+        before += spi_out_frame(bytes([CMD_READ_STATUS, 0x00]))
+        return self.link.read(REG_SPI_DATA, 1, before, SPI_CS_HIGH_FRAME, once)[0]
 
     def wait_ready(
         self, timeout: float, what: str, first: int | None = None, interval: float = 0.002
@@ -186,7 +190,7 @@ class SpiFlash:
         self._start(bytes([CMD_PAGE_PROGRAM, *addr.to_bytes(3, "big")]))
         # the data, CS high, and the first status poll travel in one stream
         finish = spi_out_frame(data) + SPI_CS_HIGH_FRAME
-        first = self._transfer_read(bytes([CMD_READ_STATUS, 0x00]), 1, once=finish)[0]
+        first = self.status(once=finish)
         self.wait_ready(self.program_timeout, "a page program", first, interval=0.0)
 
     def _abandon(self, extra: bytes) -> None:

@@ -460,8 +460,10 @@ class Device:
             report.pages_programmed += 1
         if not verify:
             return
-        back = self.flash.read(sector, SECTOR)
-        bad = sum(1 for a, b in zip(back, content, strict=True) if a != b)
+        # the bytes the image sets, plus the kept bytes in between (one read is cheaper)
+        lo, hi = mask.index(1), SECTOR - mask[::-1].index(1)
+        back = self.flash.read(sector + lo, hi - lo)
+        bad = sum(1 for a, b in zip(back, content[lo:hi], strict=True) if a != b)
         if bad:
             raise VerifyError(
                 f"sector 0x{sector:05x}: {bad} byte(s) differ after writing",
