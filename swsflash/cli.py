@@ -532,7 +532,7 @@ def jig(
     ] = None,
     ports: Annotated[
         list[str] | None,
-        typer.Option("--ports", help="Comma-separated ports, one per fixture position "
+        typer.Option("--ports", metavar="P1,P2,...", help="Ports, one per fixture position "
                      "(sim://... for the bench; {n} is the unit's number).", show_default=False),
     ] = None,
     all_ports: Annotated[
