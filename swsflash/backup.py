@@ -39,10 +39,14 @@ class BackupStore:
         base = folder / f"{stamp}-{info.reason}-0x{info.start:06x}-0x{info.size:x}"
         path = base.with_suffix(".bin")
         n = 1
-        while path.exists():
-            path = base.with_name(f"{base.name}-{n}").with_suffix(".bin")
-            n += 1
-        path.write_bytes(data)
+        while True:
+            try:  # exclusive create: jig workers may back up at the same second
+                with path.open("xb") as f:
+                    f.write(data)
+                break
+            except FileExistsError:
+                path = base.with_name(f"{base.name}-{n}").with_suffix(".bin")
+                n += 1
         path.with_suffix(".json").write_text(json.dumps(asdict(info), indent=2) + "\n")
         return path
 
