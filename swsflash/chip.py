@@ -194,7 +194,9 @@ class Tlsr825x:
     def _divider_works(self, div: int) -> bool:
         try:
             self.link.write(REG_SWIRE_DIV, bytes([div]))
-            if self.link.read(REG_SWIRE_DIV, 1)[0] != div:
+            value = self.link.read(REG_SWIRE_DIV, 1)[0]
+            self._answered = True  # a clean answer, even a wrong one, is an answer
+            if value != div:
                 return False
             return int.from_bytes(self.link.read(REG_CHIP_ID, 2), "little") in KNOWN_IDS
         except NoAnswer:

@@ -170,7 +170,7 @@ def _fail(exc: SwsError) -> NoReturn:
 
 def _setup_logging(verbose: bool, trace: bool) -> None:
     level = logging.DEBUG if trace else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
 
 
 def resolve_port(port: str | None) -> str:
@@ -197,7 +197,7 @@ def _options(
     reset: str = "none",
     power_window: int | None = None,
 ) -> ConnectOptions:
-    if not 300_000 <= baud <= 3_000_000:
+    if not 340_000 <= baud <= 3_000_000:
         raise UsageError(
             f"--baud {baud} is outside the range SWire over UART works in",
             "use a value between 340000 and 3000000; 921600 is the default",
@@ -444,10 +444,12 @@ def write(
                 f"{image} ends at 0x{img.end:x}, beyond the {dev.flash_size // 1024} KB flash",
                 "is this firmware for a unit with a larger flash?",
             )
+        segments = [(seg.address, seg.data) for seg in img.segments]
+        dev.check_write(segments, force)
         total = img.size * (2 if verify else 1)
         with ui.progress(total, "Writing") as bump, _stop_at_sector_boundary(dev, ui):
             report = dev.write_segments(
-                [(seg.address, seg.data) for seg in img.segments],
+                segments,
                 verify=verify,
                 force=force,
                 preserve=not no_preserve,
@@ -492,7 +494,7 @@ def recover(
     ui = Ui(quiet)
     try:
         img = _load(image, "0", force=False)
-        options = _options(baud, pacing, verbose, trace, reset)
+        options = _options(baud, pacing, verbose, trace, reset, power_window)
         url = resolve_port(port)
         with recover_connect(url, options, power_window / 1000, ui.say) as dev:
             assert dev.clock_info is not None and dev.flash_id is not None

@@ -55,6 +55,16 @@ def read_header(addr: int) -> bytes:
 class AnswerError(ChipNotAnswering):
     """The chip answered, but not as nine well-formed characters (wrong divider, noise)."""
 
+    title = "garbled answer from the chip"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(
+            message,
+            hint
+            or "the chip answers out of step: try a lower --baud, check the 1 kOhm resistor "
+            "and the GND wire, keep the wires short",
+        )
+
 
 class NoAnswer(ChipNotAnswering):
     """Our request was echoed, and nothing else came back."""
@@ -135,8 +145,8 @@ class SwireLink:
                 "or PL2303 adapter",
             )
         raise WiringError(
-            f"distorted echo: sent {len(chunk)} characters, got {len(echo)} back"
-            f" ({_first_difference(chunk, echo)})",
+            f"distorted echo: of {len(chunk)} characters sent, {len(echo)} came back and they "
+            f"differ ({_first_difference(chunk, echo)})",
             "check the 1 kOhm resistor between TX and SWS and the GND wire; try a lower --baud",
         )
 

@@ -53,6 +53,12 @@ Progress = Callable[[int], None]
 T = TypeVar("T")
 
 
+class WrongChip(ChipNotAnswering):
+    """The chip answers, but it is not one swsflash can program."""
+
+    title = "not a TLSR825x"
+
+
 def _no_progress(_: int) -> None:
     pass
 
@@ -164,7 +170,7 @@ class Device:
         chip_id = self.chip.chip_id()
         if chip_id != TLSR825X_ID:
             name = KNOWN_IDS.get(chip_id, "an unknown chip")
-            raise ChipNotAnswering(
+            raise WrongChip(
                 f"chip id 0x{chip_id:04x} is {name}, not a TLSR825x",
                 "swsflash supports the TLSR825x family (TLSR8250/8251/8253/8258)",
             )
@@ -280,9 +286,7 @@ class Device:
         start_t = self.clock.now()
         retries_before = self.retries
         report = JobReport(bytes_total=sum(len(d) for _, d in segments))
-        for addr, data in segments:
-            self._check_range(addr, len(data))
-            self._check_protected(addr, len(data), force)
+        self.check_write(segments, force)
         plan = self._plan(segments, force and not preserve, report)
         if self.flash.unprotect():
             report.notes.append("cleared the flash's block protection")
@@ -356,6 +360,13 @@ class Device:
             return _matches(before, want, mask)
         page = self._read_flash(sector, PAGE)
         return _matches(page, want[:PAGE], mask[:PAGE])
+
+    def check_write(self, segments: list[tuple[int, bytes]], force: bool) -> None:
+        """Refuse, before anything happens, a write outside the flash or over the MAC,
+        calibration or hardware-version sectors (unless forced)."""
+        for addr, data in segments:
+            self._check_range(addr, len(data))
+            self._check_protected(addr, len(data), force)
 
     def _plan(
         self, segments: list[tuple[int, bytes]], into_protected: bool, report: JobReport
@@ -481,7 +492,8 @@ class Device:
             raise VerifyError(
                 f"{count} byte(s) differ; first at 0x{address + bad:06x}: expected "
                 f"0x{data[bad]:02x}, read 0x{back[bad]:02x}",
-                "write the image again; if it keeps failing, lower --baud or check wiring",
+                "the flash does not hold this image; 'swsflash write' puts it there (if a "
+                "write just failed, lower --baud or check the wiring)",
             )
 
     def erase(
@@ -597,11 +609,12 @@ def recover_connect(
 ) -> Iterator[Device]:
     """Get hold of a unit by every means there is: a plain connection, a reset through
     RTS or DTR (whichever may be wired to RST), then a power window for the user."""
-    attempts: list[tuple[str, ConnectOptions]] = [("plain connection", options)]
+    plain = replace(options, reset=None, power_window=None)
+    attempts: list[tuple[str, ConnectOptions]] = [("plain connection", plain)]
     lines = [options.reset] if options.reset else ["rts", "dtr"]
     for line in lines:
-        attempts.append((f"reset through {line.upper()}", replace(options, reset=line)))
-    attempts.append(("power window", replace(options, reset=None, power_window=window_s)))
+        attempts.append((f"reset through {line.upper()}", replace(plain, reset=line)))
+    attempts.append(("power window", replace(plain, power_window=window_s)))
     transport = open_transport(port, options)
     try:
         for n, (what, opts) in enumerate(attempts):

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
             "at the baud rate you want (921600 by default); Ctrl-C or SIGTERM ends the "
             "session and saves the flash if --save-flash is given."
         ),
-        epilog=f"scenarios:\n{scenarios}",
+        epilog=f"scenarios:\n{scenarios}\n\nExample:  swsflash simulate --scenario bricked "
+        "--power-on-after 5 --save-flash unit.bin",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
