@@ -82,7 +82,7 @@ CASES = [
         "power window",
         "recover",
     ),
-    Case("line bit errors", "noisy?ber=1e-6", (), 0, "retried"),
+    Case("line bit errors", "noisy?ber=5e-7", (), 0, "retried"),
     Case("adapter with gaps", "gappy-adapter", (), 0, "pacing safe"),
     Case(
         "adapter stops after 64 B",

@@ -160,8 +160,19 @@ class Device:
                     raise
                 self.retries += 1
                 log.warning("%s failed (%s); retrying", what, exc.message)
-                self.reconnect()
+                self._reconnect_with_retries()
         raise AssertionError("unreachable")
+
+    def _reconnect_with_retries(self) -> None:
+        """Reconnecting is itself line traffic: on a noisy line it may need a second go."""
+        for attempt in range(1, self.sector_attempts + 1):
+            try:
+                self.reconnect()
+                return
+            except (ChipNotAnswering, WiringError) as exc:
+                if attempt == self.sector_attempts:
+                    raise
+                log.warning("reconnecting failed (%s); trying again", exc.message)
 
     def _read_flash(self, addr: int, size: int) -> bytes:
         return self._retry(f"reading 0x{addr:05x}", partial(self.flash.read, addr, size))
