@@ -130,10 +130,6 @@ class Bench:
         """Fault injection: the chip resets by itself at ``t`` (brown-out, watchdog)."""
         self._chip_reset_at = max(t, self.now, self.horizon)
 
-    def read_available(self, t: int, limit: int) -> bytes:
-        self.advance(t)
-        return self.adapter.take(t, limit)
-
     # -- simulation --------------------------------------------------------------------------
     def next_event(self) -> int | None:
         times = [
