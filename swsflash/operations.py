@@ -107,7 +107,7 @@ class Device:
         self.retries = 0
         self.stop_requested = False  # set from a Ctrl-C handler: stop at a sector boundary
         self._erased: set[int] = set()
-        self._mac: str | bool | None = False  # False: not read yet
+        self._mac_head: bytes | None = None  # the MAC sector's first bytes, once read
 
     # -- connecting --------------------------------------------------------------------------
     def attach(self) -> None:
@@ -227,10 +227,9 @@ class Device:
 
     def mac(self) -> str | None:
         """The unit's BLE MAC address from its MAC sector (None when the sector is blank)."""
-        if self._mac is False:
-            self._mac = format_mac(self.flash.read(mac_address_at(self.flash_size), 8))
-        assert self._mac is not True
-        return self._mac
+        if self._mac_head is None:
+            self._mac_head = self._read_flash(mac_address_at(self.flash_size), 8)
+        return format_mac(self._mac_head)
 
     def set_mac(self, text: str, backup: BackupStore | None) -> JobReport:
         """Change the MAC: only its six bytes in the sector change; the sector is backed up."""
@@ -242,7 +241,7 @@ class Device:
         report = self.write_segments(
             [(at, raw)], force=True, preserve=False, backup=backup
         )
-        self._mac = False
+        self._mac_head = None
         return report
 
     def read(self, start: int, size: int, progress: Progress = _no_progress) -> bytes:
