@@ -180,8 +180,9 @@ def load_image(path: str | Path, address: int = 0) -> Image:
         return parse_hex(data.decode("ascii", "replace"), name)
     telink = parse_telink_header(data)
     image = Image(name, "bin", [Segment(address, data)], telink)
-    image.problems = _telink_problems(telink, len(data)) if address == 0 else []
-    if address and telink is not None:
+    # A boot image (address 0) must be a valid Telink image; elsewhere only one that claims
+    # to be (it carries the marker) is held to it.
+    if address == 0 or telink is not None:
         image.problems = _telink_problems(telink, len(data))
     return image
 

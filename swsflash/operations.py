@@ -300,7 +300,8 @@ class Device:
         plan = self._plan(segments, force and not preserve, report)
         if self.flash.unprotect():
             report.notes.append("cleared the flash's block protection")
-        old = self._backup(plan, backup, report) if backup is not None else {}
+        sectors = [sector for sector, _, _ in plan]
+        old = self._backup(sectors, backup, report, "before-write") if backup else {}
         self._erased = self._erase_whole_blocks(plan, old, report)
         for n, (sector, want, mask) in enumerate(plan):
             if self.stop_requested:
@@ -403,15 +404,12 @@ class Device:
         return [(s, w, m) for s, (w, m) in sorted(sectors.items())]
 
     def _backup(
-        self,
-        plan: list[tuple[int, bytearray, bytearray]],
-        store: BackupStore,
-        report: JobReport,
+        self, sectors: list[int], store: BackupStore, report: JobReport, reason: str
     ) -> dict[int, bytes]:
         """Read every sector about to change into the backup store, in contiguous runs."""
         old: dict[int, bytes] = {}
         runs: list[list[int]] = []
-        for sector, _, _ in plan:
+        for sector in sectors:
             if runs and runs[-1][-1] + SECTOR == sector:
                 runs[-1].append(sector)
             else:
@@ -420,7 +418,7 @@ class Device:
             data = self._read_flash(run[0], len(run) * SECTOR)
             for i, sector in enumerate(run):
                 old[sector] = data[i * SECTOR : (i + 1) * SECTOR]
-            report.backups.append(self.save_backup(store, run[0], data, "before-write"))
+            report.backups.append(self.save_backup(store, run[0], data, reason))
         return old
 
     def save_backup(self, store: BackupStore, start: int, data: bytes, reason: str) -> Path:
@@ -534,8 +532,7 @@ class Device:
             report.notes.append("kept the MAC, calibration and hardware-version sectors")
         self.flash.unprotect()
         if backup is not None and sectors:
-            plan = [(sector, bytearray(), bytearray()) for sector in sectors]
-            self._backup(plan, backup, report)
+            self._backup(sectors, backup, report, "before-erase")
         for sector in sectors:
             self.flash.erase_sector(sector)
             report.sectors_erased += 1
