@@ -15,6 +15,7 @@ from pathlib import Path
 from intelhex import HexRecordError, IntelHex
 
 from .errors import ImageError
+from .firmware_id import identify
 from .layout import regions_touched
 
 OTA_MAGIC = 0x0BEEF11E
@@ -223,6 +224,9 @@ def describe_image(image: Image) -> dict[str, object]:
             "header_string": o.header_string,
             "total_size": o.total_size,
         }
+    if image.telink is not None:
+        boot = next(s for s in image.segments if s.address == image.start)
+        info["family"] = identify(boot.data, boot.data).describe()
     info["problems"] = "; ".join(image.problems) or "none"
     overwrites: dict[str, str] = {}
     for label, size in (("512 KB flash", 0x80000), ("1 MB flash", 0x100000)):
