@@ -79,7 +79,12 @@ class SectorPlan:
     mask: bytes  # SECTOR bytes, 1 where the image sets the byte
     state: SectorState = SectorState.UNKNOWN
     block_erase: bool = False  # erased with its whole 64 KB block, not on its own
-    before: bytes | None = None  # the whole sector as it was, when known
+    prior: Prior | None = None  # what is known of the sector's current content
+
+    @property
+    def before(self) -> bytes | None:
+        """The whole sector as it is, when known."""
+        return self.prior.data if self.prior is not None and self.prior.whole else None
 
     @property
     def image_bytes(self) -> int:
@@ -101,6 +106,21 @@ class SectorPlan:
     def span(self) -> tuple[int, int]:
         """From the first to past the last byte the image sets (what a verify reads)."""
         return self.mask.index(1), SECTOR - self.mask[::-1].index(1)
+
+    def missing(self) -> list[tuple[int, int]]:
+        """Runs (start, end) of the sector whose current content is not known."""
+        if self.prior is None:
+            return [(0, SECTOR)]
+        lo, hi = self.prior.offset, self.prior.offset + len(self.prior.data)
+        return [(a, b) for a, b in ((0, lo), (hi, SECTOR)) if a < b]
+
+    def completed(self, runs: list[bytes]) -> SectorPlan:
+        """This sector once the ``missing()`` runs have been read (in that order)."""
+        have = dict(zip(self.missing(), runs, strict=True))
+        if self.prior is not None:
+            have[(self.prior.offset, self.prior.offset + len(self.prior.data))] = self.prior.data
+        whole = b"".join(have[k] for k in sorted(have))
+        return self.settle(Prior(0, whole))
 
     def gaps(self) -> list[tuple[int, int]]:
         """Runs (start, end) of bytes the image leaves as they are."""
@@ -140,10 +160,8 @@ class SectorPlan:
         return SectorState.UNKNOWN
 
     def settle(self, prior: Prior) -> SectorPlan:
-        """This sector once more of its content is known."""
-        return replace(
-            self, state=self.judge(prior), before=prior.data if prior.whole else self.before
-        )
+        """This sector once ``prior`` is known of its content (instead of what was)."""
+        return replace(self, state=self.judge(prior), prior=prior)
 
 
 @dataclass(frozen=True)

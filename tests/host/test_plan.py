@@ -43,7 +43,8 @@ def apply(plan: Plan, flash: MemFlash) -> None:
             flash.erase(block, BLOCK)
             erased_blocks.add(block)
         if sp.state is SectorState.UNKNOWN:
-            sp = sp.settle(Prior(0, bytes(flash.data[sp.address : sp.address + SECTOR])))
+            reads = [bytes(flash.data[sp.address + a : sp.address + b]) for a, b in sp.missing()]
+            sp = sp.completed(reads)
         if sp.state is SectorState.SAME:
             continue
         outside = sp.before or bytes(flash.data[sp.address : sp.address + SECTOR])
