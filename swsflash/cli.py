@@ -488,15 +488,19 @@ def recover(
                 f"Found a TLSR825x (chip clock ~{dev.clock_info.fclk_mhz} MHz), flash "
                 f"{dev.flash_id}, MAC {dev.mac() or 'not set'}"
             )
-            with _stop_at_sector_boundary(dev, ui):
-                report = jobs.recover(
-                    dev,
-                    [(seg.address, seg.data) for seg in img.segments],
-                    backup=_store(no_backup, backup_dir),
-                    phases=lambda total, what: ui.progress(total, what.capitalize()),
-                )
-            for path in report.backups:
-                ui.say(f"Backup of the whole flash: {path}")
+            report = JobReport()  # names the backup even when the write fails
+            try:
+                with _stop_at_sector_boundary(dev, ui):
+                    jobs.recover(
+                        dev,
+                        [(seg.address, seg.data) for seg in img.segments],
+                        backup=_store(no_backup, backup_dir),
+                        phases=lambda total, what: ui.progress(total, what.capitalize()),
+                        report=report,
+                    )
+            finally:
+                for path in report.backups:
+                    ui.say(f"Backup of the whole flash: {path}")
             _summary(ui, dev, "Wrote", report)
             ui.say(
                 "Recovered: the image is written and verified, and the chip restarted.\n"

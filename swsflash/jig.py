@@ -47,7 +47,7 @@ from .errors import (
     WiringError,
 )
 from .images import Image, load_image
-from .program import Progress
+from .program import JobReport, Progress
 from .session import Session, open_transport
 from .settings import (
     BAUD_DEFAULT,
@@ -522,6 +522,7 @@ def run_unit(
     rec = UnitRecord(_now_iso(), position=position.label, port=url, unit=n, **job.image)
     wall0 = time.monotonic()
     log = _UnitLog()
+    report = JobReport()  # filled as the job goes: a failed unit still lists its backups
     logging.getLogger("swsflash").addHandler(log)
 
     def say(state: str, progress: float | None = None) -> None:
@@ -539,10 +540,10 @@ def run_unit(
         rec.clock = _clock_kind(attached)
         _identify(dev, rec)
         store = None if job.backup_dir is None else BackupStore(Path(job.backup_dir))
-        report = jobs.program_unit(
-            dev, job.segments, backup=store, phases=partial(_phase, say, dev, flags)
+        jobs.program_unit(
+            dev, job.segments, backup=store, phases=partial(_phase, say, dev, flags),
+            report=report,
         )
-        rec.backups += [str(path) for path in report.backups]
         rec.sectors_erased = report.sectors_erased
         rec.sectors_unchanged = report.sectors_unchanged
         rec.bytes_verified = report.bytes_verified
@@ -555,6 +556,7 @@ def run_unit(
         rec.exit_code = 1
     finally:
         logging.getLogger("swsflash").removeHandler(log)
+        rec.backups = [str(path) for path in report.backups]
         rec.notes += log.lines
         if attached is not None:
             rec.retries = attached.device.retries

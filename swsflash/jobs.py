@@ -243,17 +243,19 @@ def recover(
     *,
     backup: BackupStore | None,
     phases: Phases = no_phases,
+    report: JobReport | None = None,
 ) -> JobReport:
-    """Back the whole flash up, write and verify the image, restart the chip."""
+    """Back the whole flash up, write and verify the image, restart the chip.
+
+    ``report`` is filled as the job goes: after a failure it still names the backup."""
+    report = report if report is not None else JobReport()
     planner = plan_write(session, segments)
-    saved = []
     if backup is not None:
         with phases(session.flash_size, "backing up") as bump:
             whole, _ = read(session, 0, session.flash_size, bump)
-        saved.append(session.save_backup(backup, 0, whole, "before-recover"))
+        report.backups.append(session.save_backup(backup, 0, whole, "before-recover"))
     with phases(planner.bytes_total * 2, "writing") as bump:
-        report = program(session, planner, progress=bump)
-    report.backups[:0] = saved
+        program(session, planner, progress=bump, report=report)
     session.run()
     return report
 
@@ -264,21 +266,23 @@ def program_unit(
     *,
     backup: BackupStore | None,
     phases: Phases = no_phases,
+    report: JobReport | None = None,
 ) -> JobReport:
     """The jig's job for one unit: back up the sectors that make it unique (one file
-    each), write and verify the image, restart the chip."""
+    each), write and verify the image, restart the chip.
+
+    ``report`` is filled as the job goes: a failed unit's record still lists its backups."""
+    report = report if report is not None else JobReport()
     planner = plan_write(session, segments)
-    saved = []
     if backup is not None:
         regions = protected_regions(session.flash_size)
         with phases(sum(r.size for r in regions), "backing up MAC and calibration") as bump:
             for r in regions:
                 data = session.read_flash(r.start, r.size)
-                saved.append(session.save_backup(backup, r.start, data, "jig"))
+                report.backups.append(session.save_backup(backup, r.start, data, "jig"))
                 bump(r.size)
     with phases(planner.bytes_total * 2, "writing") as bump:
-        report = program(session, planner, progress=bump)
-    report.backups[:0] = saved
+        program(session, planner, progress=bump, report=report)
     with phases(0, "restarting"):
         session.run()
     return report

@@ -115,11 +115,16 @@ def program(
     verify: bool = True,
     backup: BackupStore | None = None,
     progress: Progress = no_progress,
+    report: JobReport | None = None,
 ) -> JobReport:
-    """Put the planner's data on the flash and leave every other byte as it was."""
+    """Put the planner's data on the flash and leave every other byte as it was.
+
+    ``report`` (a new one if None) is filled as the job goes, so that a caller still
+    knows what a failed job did, such as the backups it saved."""
     start_t = target.clock.now()
     retries_before = target.retries
-    report = JobReport(bytes_total=planner.bytes_total)
+    report = report if report is not None else JobReport()
+    report.bytes_total = planner.bytes_total
     plan = planner.plan(survey(target, planner.sectors(), whole=backup is not None))
     if plan.kept:
         report.notes.append("kept as they were: " + ", ".join(str(r) for r in plan.kept))
