@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import swsflash
+from swsflash.api import ConnectOptions, Device
 from swsflash.faults import make_demo_image
-from swsflash.operations import ConnectOptions, Device
 
 IMAGE_SIZE = 129_236
 SECTOR_ERASE_S = 0.100  # the bench's default flash part (ZB25WD40B), typical

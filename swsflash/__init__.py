@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # Loaded on first use, so that ``python -m swsflash.bench`` does not pull in the flasher.
     if name in ("connect", "ConnectOptions", "Device", "JobReport"):
-        from . import operations
+        from . import api
 
-        return getattr(operations, name)
+        return getattr(api, name)
     raise AttributeError(name)

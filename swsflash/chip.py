@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ChipNotAnswering, WiringError
-from .link import END, READ_REQUEST, NoAnswer, SwireLink, read_header, write_frame
+from .errors import ChipNotAnswering, NoAnswer, SilentChip, WiringError
+from .link import END, READ_REQUEST, SwireLink, read_header, write_frame
 
 log = logging.getLogger("swsflash.chip")
 
@@ -44,11 +44,9 @@ FIFO_OFF_FRAME = write_frame(REG_SWIRE_CTL, b"\x00")
 def spi_out_frame(data: bytes) -> bytes:
     """Bytes clocked out to the flash (several need FIFO mode on)."""
     return write_frame(REG_SPI_DATA, data)
+
+
 SCRATCH_SRAM = 0x84FF00  # top of SRAM; only used while the CPU is halted
-
-
-class SilentChip(ChipNotAnswering):
-    """Clean echo, never an answer: asleep, unpowered, or its firmware holds the pin."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ class Tlsr825x:
         With a reset line the chip is held in reset, the stream started, and the reset
         released while it runs; without one the user applies power during the window.
         """
-        t = self.link.transport
+        t = self.link
         clock = t.clock
         halt_time = len(HALT_FRAME) * t.char_time
         gap = max(0.0002, 20 * t.char_time)
@@ -97,7 +95,7 @@ class Tlsr825x:
         last_report = start
         last_probe = start
         while clock.now() < end:
-            t.write(HALT_FRAME)
+            t.send_blind(HALT_FRAME)
             clock.sleep(halt_time + gap)
             if not released and clock.now() >= release_at:
                 t.set_line(reset_line or "rts", False)
@@ -123,11 +121,10 @@ class Tlsr825x:
     def _listening(self) -> bool:
         """Does the chip answer a read request at all (at whatever divider it has)? Only our
         own echo comes back from a chip without power or whose firmware has the pin."""
-        t = self.link.transport
+        t = self.link
         t.drain_input(quiet=0.002, limit=0.02)
         probe = read_header(REG_CHIP_ID) + READ_REQUEST + END
-        t.write(probe)
-        back = t.read(len(probe) + 16, timeout=(len(probe) + 16) * t.char_time * 1.5 + 0.005)
+        back = t.send_unchecked(probe, extra=16, slack=0.005)
         t.drain_input(quiet=0.002, limit=0.02)
         head = len(probe) - len(END) - 1
         return len(back) > len(probe) or back[head : head + 1] not in (b"", READ_REQUEST)
@@ -146,7 +143,7 @@ class Tlsr825x:
         The lowest working divider sits at the edge of the tolerance window, where long runs
         of 1 bits misframe; the centre has margin on both sides.
         """
-        baud = self.link.transport.baud
+        baud = self.link.baud
         lo = max(1, round(2 * 16e6 / baud))
         hi = min(0x7F, round(2 * 48e6 / baud))
         good: list[int] = []
@@ -257,10 +254,7 @@ class Tlsr825x:
     def reboot(self) -> None:
         """Soft reset: the CPU starts the firmware in flash. No echo check: the chip resets
         while the END word is still on the line."""
-        frame = write_frame(REG_RESET, bytes([RESET_MCU]))
-        t = self.link.transport
-        t.write(frame)
-        t.read(len(frame), timeout=len(frame) * t.char_time * 1.5 + 0.05)
+        self.link.send_unchecked(write_frame(REG_RESET, bytes([RESET_MCU])))
 
     # -- SPI master --------------------------------------------------------------------------
     def spi_idle(self) -> None:
@@ -275,10 +269,7 @@ class Tlsr825x:
         leaves gaps between USB packets stretches some of them into 0 cells."""
         pattern = bytes([0xFF] * 48 + [0x00] * 16)
         frame = self.fifo_frame(False) + write_frame(SCRATCH_SRAM, pattern)
-        t = self.link.transport
-        t.write(frame)
-        echo = t.read(len(frame), timeout=len(frame) * t.char_time * 1.5 + 0.05)
-        if echo != frame:
+        if self.link.send_unchecked(frame) != frame:
             self.resync()
             return False
         try:

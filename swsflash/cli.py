@@ -21,19 +21,21 @@ import typer
 from serial.tools import list_ports
 from tqdm import tqdm
 
+from . import jobs
 from .backup import DEFAULT_ROOT, BackupInfo, BackupStore, load_backup
 from .errors import (
     EXIT_CODES,
     ImageError,
     Interrupted,
     PortError,
-    ProtectedDataError,
     SwsError,
     UsageError,
 )
 from .images import Image, describe_image, load_image
-from .layout import format_mac, mac_address_at, protected_regions
-from .operations import ConnectOptions, Device, JobReport, connect, recover_connect
+from .layout import protected_regions
+from .program import JobReport
+from .session import Session, connect, recover_connect
+from .settings import ConnectOptions, power_window_s, reset_line
 
 app = typer.Typer(
     name="swsflash",
@@ -141,7 +143,7 @@ class Ui:
 
 
 @contextmanager
-def _stop_at_sector_boundary(dev: Device, ui: Ui) -> Iterator[None]:
+def _stop_at_sector_boundary(dev: Session, ui: Ui) -> Iterator[None]:
     """The first Ctrl-C lets the current sector finish, so the flash is left in a known
     state; a second one stops at once."""
     if threading.current_thread() is not threading.main_thread():
@@ -197,24 +199,14 @@ def _options(
     reset: str = "none",
     power_window: int | None = None,
 ) -> ConnectOptions:
-    if not 340_000 <= baud <= 3_000_000:
-        raise UsageError(
-            f"--baud {baud} is outside the range SWire over UART works in",
-            "use a value between 340000 and 3000000; 921600 is the default",
-        )
-    if pacing not in ("auto", "safe", "stream"):
-        raise UsageError(f"--pacing must be auto, safe or stream, not {pacing!r}")
-    if reset not in ("rts", "dtr", "none"):
-        raise UsageError(f"--reset must be rts, dtr or none, not {reset!r}")
-    if power_window is not None and not 10 <= power_window <= 600_000:
-        raise UsageError("--power-window is in milliseconds: 10 .. 600000")
+    """The command line's connection options, checked by the rules every caller shares."""
     return ConnectOptions(
         baud=baud,
         pacing=pacing,
         trace=trace,
         verbose=verbose,
-        reset=None if reset == "none" else reset,
-        power_window=None if power_window is None else power_window / 1000,
+        reset=reset_line(reset, "--reset"),
+        power_window=power_window_s(power_window, "--power-window"),
     )
 
 
@@ -228,7 +220,7 @@ def _session(
     trace: bool,
     reset: str = "none",
     power_window: int | None = None,
-) -> Iterator[tuple[Device, Ui]]:
+) -> Iterator[tuple[Session, Ui]]:
     """Connect with one clear message for whatever goes wrong, and report the chip found."""
     _setup_logging(verbose, trace)
     ui = Ui(quiet)
@@ -255,7 +247,7 @@ def _session(
         _fail(Interrupted("stopped by Ctrl-C", "run the command again to finish the job"))
 
 
-def _summary(ui: Ui, dev: Device, verb: str, report: JobReport) -> None:
+def _summary(ui: Ui, dev: Session, verb: str, report: JobReport) -> None:
     rate = report.bytes_total / report.seconds / 1024 if report.seconds else 0.0
     parts = [f"{verb} {report.bytes_total:,} bytes"]
     details = []
@@ -271,7 +263,7 @@ def _summary(ui: Ui, dev: Device, verb: str, report: JobReport) -> None:
         details.append("verified")
     if details:
         parts.append(f"({', '.join(details)})")
-    simulated = " of simulated time" if hasattr(dev.transport.port, "virtual_clock") else ""
+    simulated = " of simulated time" if dev.simulated else ""
     parts.append(f"in {report.seconds:.1f} s{simulated} ({rate:.1f} KB/s)")
     for note in report.notes:
         ui.say(f"Note: {note}")
@@ -317,7 +309,7 @@ def info(
     """
     quiet = quiet or json_out
     with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, _):
-        data = dev.info()
+        data = jobs.info(dev)
         if json_out:
             typer.echo(json.dumps(data, indent=2))
             return
@@ -346,14 +338,13 @@ def read(
     with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
         first = _parse_int(start, "--start")
         count = _parse_int(size, "--size") if size is not None else dev.flash_size - first
-        begin = dev.clock.now()
         with ui.progress(count, "Reading") as bump:
-            data = dev.read(first, count, bump)
+            data, report = jobs.read(dev, first, count, bump)
         try:
             out.write_bytes(data)
         except OSError as exc:
             raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
-        _summary(ui, dev, "Read", JobReport(bytes_total=count, seconds=dev.clock.now() - begin))
+        _summary(ui, dev, "Read", report)
         ui.say(f"Saved to {out}")
 
 
@@ -439,16 +430,11 @@ def write(
     _guarded(load)
     assert img is not None
     with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
-        if img.end > dev.flash_size:
-            raise ImageError(
-                f"{image} ends at 0x{img.end:x}, beyond the {dev.flash_size // 1024} KB flash",
-                "is this firmware for a unit with a larger flash?",
-            )
         segments = [(seg.address, seg.data) for seg in img.segments]
-        dev.check_write(segments, force)
         total = img.size * (2 if verify else 1)
         with ui.progress(total, "Writing") as bump, _stop_at_sector_boundary(dev, ui):
-            report = dev.write_segments(
+            report = jobs.write(
+                dev,
                 segments,
                 verify=verify,
                 force=force,
@@ -502,19 +488,20 @@ def recover(
                 f"Found a TLSR825x (chip clock ~{dev.clock_info.fclk_mhz} MHz), flash "
                 f"{dev.flash_id}, MAC {dev.mac() or 'not set'}"
             )
-            if img.end > dev.flash_size:
-                raise ImageError(f"{image} does not fit the {dev.flash_size // 1024} KB flash")
-            if not no_backup:
-                with ui.progress(dev.flash_size, "Backing up") as bump:
-                    whole = dev.read(0, dev.flash_size, bump)
-                path = dev.save_backup(BackupStore(backup_dir), 0, whole, "before-recover")
-                ui.say(f"Backup of the whole flash: {path}")
-            with ui.progress(img.size * 2, "Writing") as bump, _stop_at_sector_boundary(dev, ui):
-                report = dev.write_segments(
-                    [(seg.address, seg.data) for seg in img.segments], progress=bump
-                )
+            report = JobReport()  # names the backup even when the write fails
+            try:
+                with _stop_at_sector_boundary(dev, ui):
+                    jobs.recover(
+                        dev,
+                        [(seg.address, seg.data) for seg in img.segments],
+                        backup=_store(no_backup, backup_dir),
+                        phases=lambda total, what: ui.progress(total, what.capitalize()),
+                        report=report,
+                    )
+            finally:
+                for path in report.backups:
+                    ui.say(f"Backup of the whole flash: {path}")
             _summary(ui, dev, "Wrote", report)
-            dev.run()
             ui.say(
                 "Recovered: the image is written and verified, and the chip restarted.\n"
                 "Next: disconnect the adapter's wires and power the unit as usual."
@@ -639,12 +626,8 @@ def verify_cmd(
     _guarded(load)
     assert img is not None
     with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
-        begin = dev.clock.now()
         with ui.progress(img.size, "Verifying") as bump:
-            for seg in img.segments:
-                dev.verify(seg.data, seg.address, bump)
-        report = JobReport(bytes_total=img.size, bytes_verified=img.size)
-        report.seconds = dev.clock.now() - begin
+            report = jobs.verify(dev, [(seg.address, seg.data) for seg in img.segments], bump)
         _summary(ui, dev, "Compared", report)
 
 
@@ -692,13 +675,13 @@ def erase(
         store = _store(no_backup, backup_dir)
         if erase_all:
             ui.say("Erasing the whole chip...")
-            report = dev.erase_all(preserve=not no_preserve, backup=store)
+            report = jobs.erase_all(dev, preserve=not no_preserve, backup=store)
         else:
             assert start is not None and size is not None
             first, count = _parse_int(start, "--start"), _parse_int(size, "--size")
             with ui.progress(count, "Erasing") as bump:
-                report = dev.erase(
-                    first, count, force=force, preserve=not no_preserve, backup=store,
+                report = jobs.erase(
+                    dev, first, count, force=force, preserve=not no_preserve, backup=store,
                     progress=bump,
                 )
         _report_backups(ui, report)
@@ -728,20 +711,8 @@ def restore(
     _guarded(lambda: loaded.append(load_backup(backup_file)))
     info, data = loaded[0]
     with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
-        mac_at = mac_address_at(dev.flash_size)
-        covers_mac = info.start <= mac_at < info.start + info.size
-        if covers_mac and not force:
-            theirs = format_mac(data[mac_at - info.start : mac_at - info.start + 6])
-            if theirs != dev.mac():
-                raise ProtectedDataError(
-                    f"this backup carries MAC {theirs}, the unit has {dev.mac()}",
-                    "restoring it would give this unit another unit's identity; use the "
-                    "unit's own backup, or --force if you mean it",
-                )
         with ui.progress(len(data) * 2, "Restoring") as bump:
-            report = dev.write_segments(
-                [(info.start, data)], force=True, preserve=False, progress=bump
-            )
+            report = jobs.restore(dev, info, data, force=force, progress=bump)
         _summary(ui, dev, "Restored", report)
 
 
@@ -768,7 +739,7 @@ def mac(
         if set_to is None:
             typer.echo(dev.mac() or "not set (the firmware makes up a random MAC)")
             return
-        report = dev.set_mac(set_to, BackupStore(backup_dir))
+        report = jobs.set_mac(dev, set_to, BackupStore(backup_dir))
         _report_backups(ui, report)
         typer.echo(f"MAC address is now {dev.mac()}")
 

@@ -45,6 +45,34 @@ class ChipNotAnswering(SwsError):
     title = "the chip does not answer"
 
 
+class SilentChip(ChipNotAnswering):
+    """Clean echo, never an answer: asleep, unpowered, or its firmware holds the pin."""
+
+
+class NoAnswer(ChipNotAnswering):
+    """Our request was echoed, and nothing else came back."""
+
+
+class AnswerError(ChipNotAnswering):
+    """The chip answered, but not as nine well-formed characters (wrong divider, noise)."""
+
+    title = "garbled answer from the chip"
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(
+            message,
+            hint
+            or "the chip answers out of step: try a lower --baud, check the 1 kOhm resistor "
+            "and the GND wire, keep the wires short",
+        )
+
+
+class WrongChip(ChipNotAnswering):
+    """The chip answers, but it is not one swsflash can program."""
+
+    title = "not a TLSR825x"
+
+
 class FlashError(SwsError):
     exit_code = 7
     title = "flash error"

@@ -19,12 +19,11 @@ from .chip import (
     spi_out_frame,
 )
 from .errors import ChipNotAnswering, FlashError, WiringError
+from .layout import BLOCK, PAGE, SECTOR
+
+__all__ = ["BLOCK", "PAGE", "SECTOR"]  # the flash's geometry, defined with the flash map
 
 log = logging.getLogger("swsflash.flash")
-
-PAGE = 0x100
-SECTOR = 0x1000
-BLOCK = 0x10000
 
 CMD_WRITE_STATUS = 0x01
 CMD_PAGE_PROGRAM = 0x02
@@ -39,7 +38,14 @@ CMD_CHIP_ERASE = 0x60
 
 STATUS_WIP = 0x01
 STATUS_WEL = 0x02
-STATUS_BP = 0x1C | 0x20 | 0x40  # block-protect bits (BP0..BP4 on the larger parts)
+# Block-protect bits BP0..BP4 (BP3/BP4 exist on the larger parts): the one mask both the
+# unlock and `info` use.
+STATUS_BP = 0x1C | 0x20 | 0x40
+
+
+def is_protected(status: int) -> bool:
+    """Does this status register value protect any part of the array?"""
+    return bool(status & STATUS_BP)
 
 READ_CHUNK = 4096  # bytes per read burst; the address is sent once per burst
 
@@ -126,7 +132,7 @@ class SpiFlash:
     ) -> int:
         """Poll WIP until the flash is done (``first``: a status already read). A page
         program is polled back to back: one poll takes about as long as the program."""
-        clock = self.link.transport.clock
+        clock = self.link.clock
         deadline = clock.now() + timeout
         while True:
             st = self.status() if first is None else first
@@ -144,12 +150,12 @@ class SpiFlash:
     def unprotect(self) -> bool:
         """Clear the block-protection bits (Zigbee firmware sets them). True if they were set."""
         st = self.status()
-        if not st & STATUS_BP:
+        if not is_protected(st):
             return False
         log.info("flash status 0x%02x: clearing block protection", st)
         self.link.send(WRITE_ENABLE + self._command(bytes([CMD_WRITE_STATUS, 0x00])))
         st = self.wait_ready(0.5, "writing the status register")
-        if st & STATUS_BP:
+        if is_protected(st):
             raise FlashError(
                 f"the flash keeps its write protection (status 0x{st:02x})",
                 "the flash's WP pin may be held low; this unit cannot be written over SWS",

@@ -35,12 +35,28 @@ from typing import IO, Any, Protocol, TextIO, TypeVar
 
 from serial.tools import list_ports
 
+from . import jobs
 from .backup import DEFAULT_ROOT, BackupStore
-from .chip import SilentChip
-from .errors import ImageError, Interrupted, PortError, SwsError, UsageError, WiringError
+from .errors import (
+    ImageError,
+    Interrupted,
+    PortError,
+    SilentChip,
+    SwsError,
+    UsageError,
+    WiringError,
+)
 from .images import Image, load_image
-from .layout import protected_regions
-from .operations import ConnectOptions, Device, open_transport
+from .program import JobReport, Progress
+from .session import Session, open_transport
+from .settings import (
+    BAUD_DEFAULT,
+    ConnectOptions,
+    check_baud,
+    check_pacing,
+    power_window_s,
+    reset_line,
+)
 from .transport import Transport
 
 if sys.version_info >= (3, 11):
@@ -146,22 +162,6 @@ def _typed(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
-def _reset_line(text: str | None, where: str) -> str | None:
-    if text is None or text == "none":
-        return None
-    if text not in ("rts", "dtr"):
-        raise UsageError(f"{where}: reset must be rts, dtr or none, not {text!r}")
-    return text
-
-
-def _window(ms: int | None, where: str) -> float | None:
-    if ms is None or ms == 0:
-        return None
-    if not 10 <= ms <= 600_000:
-        raise UsageError(f"{where}: the power window is in milliseconds: 10 .. 600000")
-    return ms / 1000
-
-
 def _positions_from_config(
     data: dict[str, Any], where: str, reset: str | None, window: float | None
 ) -> list[Position]:
@@ -184,9 +184,9 @@ def _positions_from_config(
             Position(
                 port=str(_typed(entry, "port", str, here)),
                 name=_typed(entry, "name", str, here) or "",
-                reset=_reset_line(_typed(entry, "reset", str, here), here)
+                reset=reset_line(_typed(entry, "reset", str, here), here)
                 if "reset" in entry else reset,
-                power_window=_window(_typed(entry, "power_window_ms", int, here), here)
+                power_window=power_window_s(_typed(entry, "power_window_ms", int, here), here)
                 if "power_window_ms" in entry else window,
             )
         )
@@ -212,8 +212,8 @@ def resolve_settings(o: Overrides) -> Settings:
         value = _typed(data, key, str, where)
         return None if value is None else base / value
 
-    reset = _reset_line(_typed(data, "reset", str, where), where)
-    window = _window(_typed(data, "power_window_ms", int, where), where)
+    reset = reset_line(_typed(data, "reset", str, where), where)
+    window = power_window_s(_typed(data, "power_window_ms", int, where), where)
     configured = _positions_from_config(data, where, reset, window)
     by_port = {p.port: p for p in configured}
 
@@ -235,21 +235,19 @@ def resolve_settings(o: Overrides) -> Settings:
         raise UsageError("a port is listed twice: each position needs its own adapter")
     # the command line's reset line and power window are for every position
     if o.reset is not None:
-        line = _reset_line(o.reset, "--reset")
+        line = reset_line(o.reset, "--reset")
         positions = [replace(p, reset=line) for p in positions]
     if o.power_window_ms is not None:
-        ms = _window(o.power_window_ms, "--power-window")
+        ms = power_window_s(o.power_window_ms, "--power-window")
         positions = [replace(p, power_window=ms) for p in positions]
 
     image = o.image or path("image")
     if image is None:
         raise UsageError("no image: give IMAGE, or 'image' in --config")
-    baud = o.baud if o.baud is not None else _typed(data, "baud", int, where) or 921_600
-    if not 300_000 <= baud <= 3_000_000:
-        raise UsageError(f"baud {baud} is outside 300000..3000000, where SWire over UART works")
-    pacing = o.pacing or _typed(data, "pacing", str, where) or "auto"
-    if pacing not in ("auto", "safe", "stream"):
-        raise UsageError(f"pacing must be auto, safe or stream, not {pacing!r}")
+    # the same rules as the command line's and the Python API's (swsflash/settings.py)
+    baud = o.baud if o.baud is not None else _typed(data, "baud", int, where) or BAUD_DEFAULT
+    check_baud(baud, where)
+    pacing = check_pacing(o.pacing or _typed(data, "pacing", str, where) or "auto", where)
     workers = o.workers or _typed(data, "workers", str, where) or "auto"
     if workers not in ("auto", "threads", "processes"):
         raise UsageError(f"workers must be auto, threads or processes, not {workers!r}")
@@ -284,7 +282,6 @@ class Job:
     """The same job for every position: picklable, so a worker process gets its own copy."""
 
     segments: tuple[tuple[int, bytes], ...]
-    image_end: int
     image: dict[str, Any]  # file, crc32, version, size: copied into every record
     baud: int
     pacing: str
@@ -385,7 +382,7 @@ class _Attached:
     """An open port, its device and when it was opened on the device clock."""
 
     transport: Transport
-    device: Device
+    device: Session
     t0: float
     error: SwsError | None = None  # the unit is there but attaching failed
 
@@ -395,7 +392,7 @@ class _Attached:
 
 def _open(url: str, options: ConnectOptions) -> _Attached:
     transport = open_transport(url, options)
-    return _Attached(transport, Device(transport, options), transport.clock.now())
+    return _Attached(transport, Session(transport, options), transport.clock.now())
 
 
 def _pause(at: _Attached, seconds: float) -> None:
@@ -525,6 +522,7 @@ def run_unit(
     rec = UnitRecord(_now_iso(), position=position.label, port=url, unit=n, **job.image)
     wall0 = time.monotonic()
     log = _UnitLog()
+    report = JobReport()  # filled as the job goes: a failed unit still lists its backups
     logging.getLogger("swsflash").addHandler(log)
 
     def say(state: str, progress: float | None = None) -> None:
@@ -541,33 +539,15 @@ def run_unit(
         dev = attached.device
         rec.clock = _clock_kind(attached)
         _identify(dev, rec)
-        if dev.flash_size < job.image_end:
-            raise ImageError(f"the image ends at 0x{job.image_end:x}, beyond this "
-                             f"unit's {dev.flash_size // 1024} KB flash")
-        if job.backup_dir is not None:
-            say("backing up MAC and calibration")
-            store = BackupStore(Path(job.backup_dir))
-            for region in protected_regions(dev.flash_size):
-                data = dev.read(region.start, region.size)
-                rec.backups.append(str(dev.save_backup(store, region.start, data, "jig")))
-        total = 2 * sum(len(d) for _, d in job.segments)
-        done = 0
-
-        def bump(count: int) -> None:
-            nonlocal done
-            done += count
-            if flags.abort.is_set():
-                dev.stop_requested = True
-            say("writing", done / total if total else 1.0)
-
-        say("writing", 0.0)
-        report = dev.write_segments(list(job.segments), verify=True, progress=bump)
+        store = None if job.backup_dir is None else BackupStore(Path(job.backup_dir))
+        jobs.program_unit(
+            dev, job.segments, backup=store, phases=partial(_phase, say, dev, flags),
+            report=report,
+        )
         rec.sectors_erased = report.sectors_erased
         rec.sectors_unchanged = report.sectors_unchanged
         rec.bytes_verified = report.bytes_verified
         rec.notes += report.notes
-        say("restarting")
-        dev.run()
         rec.result, rec.exit_code = "ok", 0
     except SwsError as exc:
         rec.error, rec.error_title, rec.exit_code = exc.message, exc.title, exc.exit_code
@@ -576,6 +556,7 @@ def run_unit(
         rec.exit_code = 1
     finally:
         logging.getLogger("swsflash").removeHandler(log)
+        rec.backups = [str(path) for path in report.backups]
         rec.notes += log.lines
         if attached is not None:
             rec.retries = attached.device.retries
@@ -588,16 +569,35 @@ def run_unit(
     return rec
 
 
+@contextmanager
+def _phase(
+    say: Callable[[str, float | None], None], dev: Session, flags: Flags, total: int, what: str
+) -> Iterator[Progress]:
+    """A phase of the unit's job as the position's state; a second Ctrl-C (abort) stops
+    the job at its next sector boundary."""
+    done = 0
+
+    def bump(count: int) -> None:
+        nonlocal done
+        done += count
+        if flags.abort.is_set():
+            dev.stop_requested = True
+        say(what, done / total if total else 1.0)
+
+    say(what, 0.0 if total else None)
+    yield bump
+
+
 def _clock_kind(attached: _Attached) -> str:
-    return "virtual" if hasattr(attached.transport.port, "virtual_clock") else "real"
+    return "virtual" if attached.transport.simulated else "real"
 
 
-def _identify(dev: Device, rec: UnitRecord) -> None:
-    assert dev.flash_id is not None
-    rec.chip_id = f"0x{dev.chip.chip_id():04x}"
-    rec.flash_jedec_id = dev.flash_id.jedec.hex()
-    rec.flash_size = dev.flash_size
-    rec.mac = dev.mac()
+def _identify(dev: Session, rec: UnitRecord) -> None:
+    unit = dev.identity()
+    rec.chip_id = f"0x{unit.chip_id:04x}"
+    rec.flash_jedec_id = unit.flash.jedec.hex()
+    rec.flash_size = unit.flash.size
+    rec.mac = unit.mac
 
 
 def _say(sink: Sink, index: int, state: str) -> None:
@@ -800,7 +800,6 @@ def make_job(settings: Settings) -> Job:
     raw = Path(settings.image).read_bytes()
     return Job(
         segments=tuple((s.address, s.data) for s in image.segments),
-        image_end=image.end,
         image=image_fields(image, raw),
         baud=settings.baud,
         pacing=settings.pacing,

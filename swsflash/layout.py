@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SECTOR = 0x1000
+PAGE = 0x100  # the unit of a page program
+SECTOR = 0x1000  # the smallest erase
+BLOCK = 0x10000  # a block erase
 KB = 1024
 
 

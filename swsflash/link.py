@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from enum import Enum
 
-from .errors import ChipNotAnswering, WiringError
-from .transport import Transport
+from .errors import AnswerError, ChipNotAnswering, NoAnswer, WiringError
+from .transport import Clock, Transport
+
+__all__ = ["AnswerError", "NoAnswer"]  # raised here; defined with the other errors
 
 log = logging.getLogger("swsflash.link")
 
@@ -50,24 +52,6 @@ def write_frame(addr: int, data: bytes) -> bytes:
 def read_header(addr: int) -> bytes:
     """START, 24-bit address, RW_ID 0x80 (read); the requests and END follow."""
     return START + _address(addr) + encode_word(0x80)
-
-
-class AnswerError(ChipNotAnswering):
-    """The chip answered, but not as nine well-formed characters (wrong divider, noise)."""
-
-    title = "garbled answer from the chip"
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(
-            message,
-            hint
-            or "the chip answers out of step: try a lower --baud, check the 1 kOhm resistor "
-            "and the GND wire, keep the wires short",
-        )
-
-
-class NoAnswer(ChipNotAnswering):
-    """Our request was echoed, and nothing else came back."""
 
 
 def decode_answer(chars: bytes) -> int:
@@ -126,9 +110,7 @@ class SwireLink:
             self._send_checked(frame, sent_before=0)
 
     def _send_checked(self, chunk: bytes, sent_before: int) -> None:
-        t = self.transport
-        t.write(chunk)
-        echo = t.read(len(chunk), timeout=len(chunk) * t.char_time * 1.5 + 0.05)
+        echo = self.send_unchecked(chunk)
         if echo == chunk:
             return
         if not echo and sent_before == 0:
@@ -149,6 +131,41 @@ class SwireLink:
             f"differ ({_first_difference(chunk, echo)})",
             "check the 1 kOhm resistor between TX and SWS and the GND wire; try a lower --baud",
         )
+
+    def send_unchecked(self, frame: bytes, extra: int = 0, slack: float = 0.05) -> bytes:
+        """Send characters and return what came back (the echo and up to ``extra`` more)
+        without judging it: for probes, and for a reset whose END the chip may not see."""
+        t = self.transport
+        t.write(frame)
+        n = len(frame) + extra
+        return t.read(n, timeout=t.echo_timeout(n, slack))
+
+    def send_blind(self, frame: bytes) -> None:
+        """Send characters and do not wait for their echo (a halt stream across a boot)."""
+        self.transport.write(frame)
+
+    # -- the line and its clock --------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self.transport.clock
+
+    @property
+    def baud(self) -> int:
+        return self.transport.baud
+
+    @property
+    def char_time(self) -> float:
+        return self.transport.char_time
+
+    def set_line(self, name: str, asserted: bool) -> None:
+        """Drive the adapter's RTS or DTR (wired to the chip's RST pad)."""
+        self.transport.set_line(name, asserted)
+
+    def discard_input(self) -> None:
+        self.transport.discard_input()
+
+    def drain_input(self, quiet: float = 0.003, limit: float = 0.1) -> None:
+        self.transport.drain_input(quiet, limit)
 
     def write(self, addr: int, data: bytes) -> None:
         if self.verbose:
@@ -186,11 +203,11 @@ class SwireLink:
         t = self.transport
         head = once + before + read_header(addr)
         tail = END + after
-        answer_time = size * len(PIPELINE_SLOT) * t.char_time * 1.5 + 0.05
+        answer_time = t.echo_timeout(size * len(PIPELINE_SLOT))
         try:
             if self.pacing is Pacing.STREAM:
                 t.write(head + PIPELINE_SLOT * size + tail)
-                echo = t.read(len(head), timeout=len(head) * t.char_time * 1.5 + 0.05)
+                echo = t.read(len(head), timeout=t.echo_timeout(len(head)))
                 if echo != head:
                     raise AnswerError(f"read header echo: {_first_difference(head, echo)}")
                 answer = t.read(size * ANSWER_CHARS, timeout=answer_time)
@@ -225,7 +242,7 @@ class SwireLink:
         character (the chip, which sees the line itself, does not). Anything else wrong here
         is an answer that ran longer than its slot."""
         t = self.transport
-        back = t.read(len(tail) - 1, timeout=len(tail) * t.char_time * 1.5 + 0.05)
+        back = t.read(len(tail) - 1, timeout=t.echo_timeout(len(tail)))
         if back == tail[1:]:
             return
         if back == tail[:-1] and t.read(1, timeout=0.05) == tail[-1:]:

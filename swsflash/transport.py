@@ -77,6 +77,16 @@ class Transport:
         """Seconds one UART character takes on the line."""
         return 10.0 / self.baud
 
+    @property
+    def simulated(self) -> bool:
+        """Does this port run on the bench's virtual clock (its seconds are simulated)?"""
+        return not isinstance(self.clock, RealClock)
+
+    def echo_timeout(self, chars: int, slack: float = 0.05) -> float:
+        """How long ``chars`` characters may take to come back: their line time with half
+        as much again for adapter latency, plus ``slack`` for the USB round trip."""
+        return chars * self.char_time * 1.5 + slack
+
     def write(self, data: bytes) -> None:
         if self.trace:
             log.debug("TX %s", data.hex())

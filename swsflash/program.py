@@ -1,0 +1,241 @@
+"""Carrying a programming plan out: survey, back up, erase, program, verify, report.
+
+The decisions are the planner's (swsflash/plan.py); this module reads what the plan
+needs to know, then does what it says, sector by sector, each step through the session's
+``retry`` so a line or chip fault costs a reconnect, not the job.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from .backup import BackupStore
+from .errors import Interrupted, VerifyError
+from .flash import SpiFlash
+from .layout import BLOCK, PAGE, SECTOR
+from .plan import Plan, Planner, Prior, SectorPlan, SectorState
+from .transport import Clock
+
+T = TypeVar("T")
+Progress = Callable[[int], None]
+
+
+def no_progress(_: int) -> None:
+    pass
+
+
+@dataclass
+class JobReport:
+    """What a job did, for the one-line summary and for jig logs."""
+
+    bytes_total: int = 0
+    sectors_erased: int = 0
+    pages_programmed: int = 0
+    pages_skipped: int = 0
+    bytes_verified: int = 0
+    sectors_unchanged: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
+
+
+class Target(Protocol):
+    """What the executor needs of a connected unit (a Session)."""
+
+    flash: SpiFlash
+    clock: Clock
+    retries: int
+    stop_requested: bool
+
+    def retry(self, what: str, action: Callable[[], T]) -> T: ...
+    def read_flash(self, addr: int, size: int) -> bytes: ...
+    def save_backup(self, store: BackupStore, start: int, data: bytes, reason: str) -> Path: ...
+
+
+def runs(sectors: Iterable[int]) -> list[list[int]]:
+    """Sector addresses grouped into contiguous runs (one read or backup file each)."""
+    out: list[list[int]] = []
+    for sector in sectors:
+        if out and out[-1][-1] + SECTOR == sector:
+            out[-1].append(sector)
+        else:
+            out.append([sector])
+    return out
+
+
+def read_sectors(target: Target, sectors: Iterable[int]) -> dict[int, bytes]:
+    """Whole sectors, read in contiguous runs."""
+    found: dict[int, bytes] = {}
+    for run in runs(sectors):
+        data = target.read_flash(run[0], len(run) * SECTOR)
+        for i, sector in enumerate(run):
+            found[sector] = data[i * SECTOR : (i + 1) * SECTOR]
+    return found
+
+
+def back_up(
+    target: Target,
+    sectors: list[int],
+    store: BackupStore,
+    reason: str,
+    known: dict[int, bytes] | None = None,
+) -> list[Path]:
+    """Save these sectors, one file per contiguous run; ``known`` spares reading them."""
+    have = dict(known or {})
+    have.update(read_sectors(target, [s for s in sectors if s not in have]))
+    return [
+        target.save_backup(store, run[0], b"".join(have[s] for s in run), reason)
+        for run in runs(sectors)
+    ]
+
+
+def survey(target: Target, drafts: list[SectorPlan], whole: bool) -> dict[int, Prior]:
+    """What the plan needs to know of the flash: every sector in full (a backup is kept
+    anyway), or just the first page the image sets in each (one page tells most)."""
+    if whole:
+        return {
+            a: Prior(0, d) for a, d in read_sectors(target, [s.address for s in drafts]).items()
+        }
+    return {
+        s.address: Prior(s.probe_offset, target.read_flash(s.address + s.probe_offset, PAGE))
+        for s in drafts
+    }
+
+
+def program(
+    target: Target,
+    planner: Planner,
+    *,
+    verify: bool = True,
+    backup: BackupStore | None = None,
+    progress: Progress = no_progress,
+    report: JobReport | None = None,
+) -> JobReport:
+    """Put the planner's data on the flash and leave every other byte as it was.
+
+    ``report`` (a new one if None) is filled as the job goes, so that a caller still
+    knows what a failed job did, such as the backups it saved."""
+    start_t = target.clock.now()
+    retries_before = target.retries
+    report = report if report is not None else JobReport()
+    report.bytes_total = planner.bytes_total
+    plan = planner.plan(survey(target, planner.sectors(), whole=backup is not None))
+    if plan.kept:
+        report.notes.append("kept as they were: " + ", ".join(str(r) for r in plan.kept))
+    if target.flash.unprotect():
+        report.notes.append("cleared the flash's block protection")
+    if backup is not None:
+        known = {s.address: s.before for s in plan.sectors if s.before is not None}
+        report.backups += back_up(target, plan.changing(), backup, "before-write", known)
+    carry_out(target, plan, verify, report, progress)
+    report.retries = target.retries - retries_before
+    report.seconds = target.clock.now() - start_t
+    return report
+
+
+def carry_out(
+    target: Target, plan: Plan, verify: bool, report: JobReport, progress: Progress
+) -> None:
+    """Sector by sector; a stop request is honoured between sectors (never inside a block
+    erased whole, whose other sectors would be left blank)."""
+    erased_blocks: set[int] = set()
+    for n, sp in enumerate(plan.sectors):
+        block = sp.address - sp.address % BLOCK
+        mid_block = sp.block_erase and block in erased_blocks
+        if target.stop_requested and not mid_block:
+            raise Interrupted(
+                f"stopped after {n} of {len(plan.sectors)} sectors; every sector before "
+                f"0x{sp.address:05x} is written and verified, the rest is as it was",
+                "run the same command again: sectors already right are skipped",
+            )
+        if sp.block_erase and block not in erased_blocks:
+            target.retry(f"block 0x{block:05x}", partial(target.flash.erase_block, block))
+            report.sectors_erased += BLOCK // SECTOR
+            erased_blocks.add(block)
+        put_sector(target, sp, verify, report)
+        progress(sp.image_bytes * (2 if verify else 1))
+
+
+def put_sector(target: Target, sp: SectorPlan, verify: bool, report: JobReport) -> None:
+    """One sector: told apart if need be, then erased, programmed and read back."""
+    where = f"sector 0x{sp.address:05x}"
+    if sp.state is SectorState.UNKNOWN:
+        sp = target.retry(where, lambda: _complete(target, sp))
+    if sp.state is SectorState.SAME:
+        report.sectors_unchanged += 1
+        report.bytes_verified += sp.image_bytes
+        return
+    content = target.retry(where, lambda: _content(target, sp))
+    attempts = itertools.count()
+
+    def write() -> None:
+        # a sector erased with its block needs no erase, unless a failed attempt came first
+        erase = not sp.block_erase or next(attempts) > 0
+        write_sector(target.flash, sp, content, verify, report, erase)
+
+    target.retry(where, write)
+
+
+def _complete(target: Target, sp: SectorPlan) -> SectorPlan:
+    return sp.completed([target.flash.read(sp.address + a, b - a) for a, b in sp.missing()])
+
+
+def _content(target: Target, sp: SectorPlan) -> bytes:
+    """The sector as it must be afterwards; read before anything is erased, so that a
+    retry after a half-done erase still keeps the bytes the image does not set."""
+    if sp.before is not None or sp.full:
+        return sp.merged(sp.before or sp.want)
+    outside = bytearray(sp.want)
+    for a, b in sp.gaps():
+        outside[a:b] = target.flash.read(sp.address + a, b - a)
+    return sp.merged(bytes(outside))
+
+
+def write_sector(
+    flash: SpiFlash,
+    sp: SectorPlan,
+    content: bytes,
+    verify: bool,
+    report: JobReport,
+    erase: bool = True,
+) -> None:
+    """Erase, program (blank pages skipped) and read back one sector."""
+    if erase:
+        flash.erase_sector(sp.address)
+        report.sectors_erased += 1
+    for page in range(0, SECTOR, PAGE):
+        chunk = content[page : page + PAGE]
+        if chunk.count(0xFF) == PAGE:
+            report.pages_skipped += 1
+            continue
+        flash.program_page(sp.address + page, chunk)
+        report.pages_programmed += 1
+    if not verify:
+        return
+    # the bytes the image sets, plus the kept bytes in between (one read is cheaper)
+    lo, hi = sp.span
+    back = flash.read(sp.address + lo, hi - lo)
+    bad = sum(1 for a, b in zip(back, content[lo:hi], strict=True) if a != b)
+    if bad:
+        raise VerifyError(
+            f"sector 0x{sp.address:05x}: {bad} byte(s) differ after writing",
+            "the line is too noisy or the flash is worn: lower --baud, shorten the "
+            "wires, check the 1 kOhm resistor; then run the same command again",
+        )
+    report.bytes_verified += sp.image_bytes
+
+
+def erase_sectors(
+    target: Target, sectors: list[int], report: JobReport, progress: Progress
+) -> None:
+    """Erase whole sectors, one by one."""
+    for sector in sectors:
+        target.flash.erase_sector(sector)
+        report.sectors_erased += 1
+        progress(SECTOR)
