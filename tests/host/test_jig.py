@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from make_demo_image import make_demo_image
 from serial.tools import list_ports
 from typer.testing import CliRunner, Result
 
@@ -20,7 +21,6 @@ from swsflash import jig
 from swsflash.bench.scenarios import CALIBRATION_SECTOR, MAC_SECTOR, factory_flash
 from swsflash.cli import app
 from swsflash.errors import UsageError
-from swsflash.faults import make_demo_image
 
 PART = "ZB25WD40B"
 
