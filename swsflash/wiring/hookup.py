@@ -262,6 +262,12 @@ def joins(conns: Sequence[Connection], i: int) -> tuple[bool, bool]:
     return before, after
 
 
+def pin_labels(adapter: Adapter, conns: Sequence[Connection]) -> list[str]:
+    """The adapter pins a drawing shows, top to bottom: the wired ones, then the one to
+    leave free."""
+    return [c.adapter_pin for c in conns] + ([adapter.avoid] if adapter.avoid else [])
+
+
 def checklist(adapter: Adapter, board: Board) -> list[str]:
     """Everything to check besides the wires, most important first."""
     return [*WARNINGS, *adapter.notes, *board.notes]

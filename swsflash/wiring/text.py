@@ -17,6 +17,7 @@ from .hookup import (
     get_adapter,
     get_board,
     joins,
+    pin_labels,
 )
 
 WIRE = 34  # characters between the boxes
@@ -24,7 +25,7 @@ JOIN = 22  # where wires to a shared pad meet
 
 
 def _ascii_diagram(adapter: Adapter, board: Board, conns: Sequence[Connection]) -> list[str]:
-    pins = [c.adapter_pin for c in conns] + ([adapter.avoid] if adapter.avoid else [])
+    pins = pin_labels(adapter, conns)
     pin_w = max(len(p) for p in pins)
     pad_w = max(len(c.pad) for c in conns)
     left = f"+-{'-' * pin_w}-+"

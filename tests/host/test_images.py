@@ -155,6 +155,13 @@ def test_restore_refuses_another_units_mac(unit: Unit, tmp_path: Path) -> None:
     assert unit.flash() == FACTORY
 
 
+def test_restore_of_a_missing_backup_says_so(unit: Unit, tmp_path: Path) -> None:
+    got, out = run_cli("restore", str(tmp_path / "gone.bin"), "--port", unit.url)
+    assert got == 3, out
+    assert f"cannot read {tmp_path / 'gone.bin'}" in out and "Traceback" not in out
+    assert unit.flash() == FACTORY
+
+
 def test_mac_read_and_set(unit: Unit) -> None:
     got, out = run_cli("mac", "--port", unit.url)
     assert got == 0 and "A4:C1:38:A1:B2:C3" in out
