@@ -24,8 +24,8 @@ from pathlib import Path
 import click
 import serial
 
+from swsflash.bench.scenarios import CALIBRATION_SECTOR, HW_VERSION_ADDR, MAC_SECTOR
 from swsflash.cli import app  # importing the CLI also makes sim:// URLs reachable
-from swsflash.layout import calibration_at, mac_address_at
 
 DEMO_FIRMWARE = Path(__file__).resolve().parents[1] / "examples" / "demo-firmware.bin"
 
@@ -132,11 +132,16 @@ def run_cli(args: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def _unique(flash: bytes) -> bytes:
+def unique_data(flash: bytes) -> bytes:
+    """MAC, calibration and (512 KB units) hardware-version sectors: what makes a unit itself.
+
+    Taken from the bench's map of a factory unit, not from swsflash.layout: the check must not
+    share the rule it checks."""
     size = len(flash)
-    mac, cal = mac_address_at(size), calibration_at(size)
-    hw = flash[0x55000:0x56000] if size == 0x80000 else b""
-    return flash[mac : mac + 0x1000] + flash[cal : cal + 0x1000] + hw
+    starts = [MAC_SECTOR[size], CALIBRATION_SECTOR[size]]
+    if size in HW_VERSION_ADDR:
+        starts.append(HW_VERSION_ADDR[size] & ~0xFFF)
+    return b"".join(flash[at : at + 0x1000] for at in starts)
 
 
 def run_case(case: Case, workdir: Path, image: Path) -> Outcome:
@@ -166,7 +171,7 @@ def run_case(case: Case, workdir: Path, image: Path) -> Outcome:
         message,
         output,
         image_ok=after[: len(data)] == data,
-        unique_ok=_unique(after) == _unique(before),
+        unique_ok=unique_data(after) == unique_data(before),
         wall_s=wall,
         second_code=second,
     )
