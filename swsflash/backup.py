@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import ImageError
+from .images import read_file
 
 DEFAULT_ROOT = Path.home() / ".swsflash" / "backups"
 
@@ -57,10 +58,7 @@ def new_info(start: int, size: int, mac: str | None, jedec: str, reason: str) ->
 
 def load_backup(path: Path) -> tuple[BackupInfo, bytes]:
     """A backup and its description; a bare .bin without .json is taken as a full dump."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    data = read_file(path)
     meta = path.with_suffix(".json")
     if not meta.exists():
         return BackupInfo(0, len(data), None, "", "", "full dump"), data

@@ -162,12 +162,17 @@ def parse_hex(text: str, path: str) -> Image:
     return image
 
 
+def read_file(path: Path) -> bytes:
+    """The bytes of a file the user named (an image, a backup), or why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def load_image(path: str | Path, address: int = 0) -> Image:
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    data = read_file(p)
     if not data:
         raise ImageError(f"{p} is empty")
     name = str(p)

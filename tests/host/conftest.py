@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fault_matrix import unique_data
 from typer.testing import CliRunner
 
-from swsflash.bench.scenarios import CALIBRATION_SECTOR, MAC_SECTOR, factory_flash
+from swsflash.bench.scenarios import factory_flash
 from swsflash.cli import app
 
 DEMO_IMAGE = Path(__file__).resolve().parents[2] / "examples" / "demo-firmware.bin"
@@ -30,9 +31,7 @@ class Unit:
         return self.state.read_bytes() if self.state.exists() else factory_flash("ZB25WD40B")
 
     def unique_data(self) -> bytes:
-        data = self.flash()
-        mac, cal = MAC_SECTOR[len(data)], CALIBRATION_SECTOR[len(data)]
-        return data[mac : mac + 0x1000] + data[cal : cal + 0x1000] + data[0x55000:0x56000]
+        return unique_data(self.flash())
 
 
 def run_cli(*args: str) -> tuple[int, str]:

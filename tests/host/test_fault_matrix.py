@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from swsflash.faults import CASES, Case, make_demo_image, run_case
+from fault_matrix import CASES, Case, run_case
+from make_demo_image import make_demo_image
 
 
 @pytest.fixture(scope="module")

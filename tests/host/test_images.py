@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import random
 import struct
-import zlib
 from pathlib import Path
 
 import pytest
-from conftest import Unit, run_cli
+from conftest import DEMO_IMAGE, Unit, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from make_demo_image import IMAGE_TYPE, MANUFACTURER, make_demo_image
+from make_demo_image import main as make_demo_main
 
 import swsflash
 from swsflash.bench.scenarios import factory_flash
@@ -21,16 +22,7 @@ from swsflash.images import load_image
 FACTORY = factory_flash("ZB25WD40B")
 
 
-def telink(size: int = 0x3000, manufacturer: int = 0x1141, image_type: int = 0x0203) -> bytes:
-    body = bytearray((i * 13 + 7) & 0xFF for i in range(size))
-    body[8:12] = b"KNLT"
-    body[0x12:0x16] = struct.pack("<HH", manufacturer, image_type)
-    body[0x18:0x1C] = struct.pack("<I", size)
-    body[-4:] = struct.pack("<I", zlib.crc32(bytes(body[:-4])) ^ 0xFFFFFFFF)
-    return bytes(body)
-
-
-def ota(payload: bytes, manufacturer: int = 0x1141, image_type: int = 0x0203,
+def ota(payload: bytes, manufacturer: int = MANUFACTURER, image_type: int = IMAGE_TYPE,
         extra: bytes = b"") -> bytes:
     sub = struct.pack("<HI", 0x0000, len(payload)) + payload + extra
     total = 56 + len(sub)
@@ -50,11 +42,11 @@ def write_file(tmp_path: Path, name: str, data: bytes | str) -> Path:
 
 
 REFUSED = [
-    ("truncated.bin", telink()[:-100], 3, "declares"),
-    ("bad-crc.bin", telink()[:-1] + b"\x00", 3, "CRC32"),
-    ("no-marker.bin", b"\x00" * 8 + b"XXXX" + telink()[12:], 3, "KNLT"),
-    ("wrong-type.zigbee", ota(telink(), image_type=0x0999), 3, "image type"),
-    ("too-large.bin", telink(0x81000), 3, "beyond the 512 KB flash"),
+    ("truncated.bin", make_demo_image(0x3000)[:-100], 3, "declares"),
+    ("bad-crc.bin", make_demo_image(0x3000)[:-1] + b"\x00", 3, "CRC32"),
+    ("no-marker.bin", b"\x00" * 8 + b"XXXX" + make_demo_image(0x3000)[12:], 3, "KNLT"),
+    ("wrong-type.zigbee", ota(make_demo_image(0x3000), image_type=0x0999), 3, "image type"),
+    ("too-large.bin", make_demo_image(0x81000), 3, "beyond the 512 KB flash"),
 ]
 
 
@@ -67,6 +59,27 @@ def test_bad_images_are_refused_untouched(
     assert got == code, out
     assert words in out and "Traceback" not in out
     assert unit.flash() == FACTORY
+
+
+def test_committed_demo_firmware_is_what_the_maker_writes() -> None:
+    # the README's first command writes this file; the maker is its only source
+    assert DEMO_IMAGE.read_bytes() == make_demo_image()
+    image = load_image(DEMO_IMAGE)
+    assert image.telink is not None and image.telink.crc_ok
+
+
+def test_demo_maker_writes_an_image_of_the_asked_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fw.bin"
+    assert make_demo_main(["--size", "4096", str(out)]) == 0
+    assert len(out.read_bytes()) == 4096
+    assert load_image(out).telink is not None
+    with pytest.raises(SystemExit) as info:
+        make_demo_main(["--size", "3", str(tmp_path / "tiny.bin")])
+    assert info.value.code == 2
+    assert "too small for a Telink header" in capsys.readouterr().err
+    assert not (tmp_path / "tiny.bin").exists()
 
 
 def test_image_over_the_mac_sector_is_refused(unit: Unit, tmp_path: Path) -> None:
@@ -110,7 +123,7 @@ def test_hex_gaps_keep_what_the_flash_had(unit: Unit, tmp_path: Path) -> None:
 def test_ota_file_writes_its_raw_image_and_restore_undoes_it(
     unit: Unit, tmp_path: Path, backups: Path
 ) -> None:
-    raw = telink(0x5000)
+    raw = make_demo_image(0x5000)
     extra = struct.pack("<HI", 0x0001, 64) + b"\xab" * 64  # a signature sub-element
     path = write_file(tmp_path, "1141-0203-99993001-test.zigbee", ota(raw, extra=extra))
     before = unit.flash()
@@ -142,6 +155,13 @@ def test_restore_refuses_another_units_mac(unit: Unit, tmp_path: Path) -> None:
     assert unit.flash() == FACTORY
 
 
+def test_restore_of_a_missing_backup_says_so(unit: Unit, tmp_path: Path) -> None:
+    got, out = run_cli("restore", str(tmp_path / "gone.bin"), "--port", unit.url)
+    assert got == 3, out
+    assert f"cannot read {tmp_path / 'gone.bin'}" in out and "Traceback" not in out
+    assert unit.flash() == FACTORY
+
+
 def test_mac_read_and_set(unit: Unit) -> None:
     got, out = run_cli("mac", "--port", unit.url)
     assert got == 0 and "A4:C1:38:A1:B2:C3" in out
@@ -153,7 +173,7 @@ def test_mac_read_and_set(unit: Unit) -> None:
 
 
 def test_image_info_describes_an_ota_file(tmp_path: Path) -> None:
-    path = write_file(tmp_path, "x.zigbee", ota(telink(0x41000)))
+    path = write_file(tmp_path, "x.zigbee", ota(make_demo_image(0x41000)))
     got, out = run_cli("image-info", str(path))
     assert got == 0, out
     assert "Zigbee OTA file" in out and "0x99993001" in out and "crc: ok" in out
@@ -161,7 +181,7 @@ def test_image_info_describes_an_ota_file(tmp_path: Path) -> None:
 
 
 def test_loader_detects_format_from_content(tmp_path: Path) -> None:
-    path = write_file(tmp_path, "firmware.bin", ota(telink()))  # misleading name
+    path = write_file(tmp_path, "firmware.bin", ota(make_demo_image(0x3000)))  # misleading name
     assert load_image(path).format == "ota"
     hex_named_bin = write_file(tmp_path, "app.bin", ":040000001122334452\n:00000001FF\n")
     image = load_image(hex_named_bin)
@@ -206,7 +226,7 @@ def test_write_leaves_exactly_image_over_prior_flash(
 
 
 def test_stop_request_ends_the_job_at_a_sector_boundary() -> None:
-    image = telink(0x6000)
+    image = make_demo_image(0x6000)
     with swsflash.connect("sim://?name=stop-test") as dev:
         bench = dev.transport.port.bench
         before = bytes(bench.flash.data)

@@ -13,14 +13,15 @@ import zlib
 from pathlib import Path
 
 import pytest
+from fault_matrix import unique_data
+from make_demo_image import make_demo_image
 from serial.tools import list_ports
 from typer.testing import CliRunner, Result
 
 from swsflash import jig
-from swsflash.bench.scenarios import CALIBRATION_SECTOR, MAC_SECTOR, factory_flash
+from swsflash.bench.scenarios import factory_flash
 from swsflash.cli import app
 from swsflash.errors import UsageError
-from swsflash.faults import make_demo_image
 
 PART = "ZB25WD40B"
 
@@ -34,12 +35,6 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def factory(mac: str) -> bytes:
     return factory_flash(PART, bytes.fromhex(mac.replace(":", "")))
-
-
-def unique(flash: bytes) -> bytes:
-    """MAC, calibration and hardware-version sectors: what makes a unit itself."""
-    mac, cal = MAC_SECTOR[len(flash)], CALIBRATION_SECTOR[len(flash)]
-    return flash[mac : mac + 0x1000] + flash[cal : cal + 0x1000] + flash[0x55000:0x56000]
 
 
 def invoke(*args: str) -> Result:
@@ -128,7 +123,7 @@ def test_eight_positions_in_parallel(tmp_path: Path, image: Path, backups: Path)
     for i in range(1, 8):
         flash = (tmp_path / f"p{i}.bin").read_bytes()
         assert flash[: len(data)] == data, f"p{i}"
-        assert unique(flash) == unique(factory(MACS[f"p{i}"])), f"p{i}"
+        assert unique_data(flash) == unique_data(factory(MACS[f"p{i}"])), f"p{i}"
         mac_backup = next(p for p in by_mac[MACS[f"p{i}"]]["backups"] if "0x076000" in p)
         assert Path(mac_backup).read_bytes() == flash[0x76000:0x77000]
     assert (tmp_path / "p8.bin").read_bytes() == factory(MACS["p8"])

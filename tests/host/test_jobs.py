@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 from conftest import DEMO_IMAGE, Unit, run_cli
+from make_demo_image import make_demo_image
 
 from swsflash.bench.scenarios import factory_flash
-from swsflash.faults import make_demo_image
 
 
 def test_a_jig_unit_unplugged_mid_write_still_lists_its_backups(

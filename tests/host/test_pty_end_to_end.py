@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from make_demo_image import make_demo_image
 
 from swsflash.bench.scenarios import factory_flash
-from swsflash.faults import make_demo_image
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pty")
 

@@ -1,10 +1,13 @@
 """The fault matrix: every way a real bench goes wrong, run against the virtual bench.
 
-    python -m swsflash.faults            # prints the table (takes a minute or two)
+    python benchmarks/fault_matrix.py            # prints the table (takes a minute or two)
+    python benchmarks/fault_matrix.py -k bricked # only the cases whose name says so
 
 Each case runs the real CLI against a ``sim://`` unit whose flash lives in a file, and
 checks what a user would: the exit code, the message, that a successful job left the image
 on the flash, and that the MAC and calibration sectors are what they were before.
+tests/host/test_fault_matrix.py runs every case (with a smaller image) on each test run.
+A test harness, so it lives outside the swsflash package.
 """
 
 from __future__ import annotations
@@ -12,37 +15,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import struct
 import sys
 import tempfile
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import serial
 
-from .cli import app
-from .layout import calibration_at, mac_address_at
-from .transport import BENCH_URL_HANDLERS
+from swsflash.bench.scenarios import CALIBRATION_SECTOR, HW_VERSION_ADDR, MAC_SECTOR
+from swsflash.cli import app  # importing the CLI also makes sim:// URLs reachable
 
-assert BENCH_URL_HANDLERS in serial.protocol_handler_packages  # sim:// is reachable
-
-Z03MMC_SIZE = 129_236  # the size of a z03mmc release, for realistic timing
-
-
-def make_demo_image(size: int = Z03MMC_SIZE) -> bytes:
-    """A stand-in firmware with a valid Telink header and CRC (examples/demo-firmware.bin)."""
-    body = bytearray((i * 31 + (i >> 7) * 17) & 0xFF for i in range(size))
-    if size > 0x4000:
-        body[0x2000:0x3000] = b"\xff" * 0x1000  # a blank stretch, as real images have
-    body[0:8] = b"\x26\x80\x46\x00\x01\x30\x5d\x02"
-    body[8:12] = b"KNLT"
-    body[0x12:0x16] = struct.pack("<HH", 0x1141, 0x0203)
-    body[0x18:0x1C] = struct.pack("<I", size)
-    body[-4:] = struct.pack("<I", zlib.crc32(bytes(body[:-4])) ^ 0xFFFFFFFF)
-    return bytes(body)
+DEMO_FIRMWARE = Path(__file__).resolve().parents[1] / "examples" / "demo-firmware.bin"
 
 
 @dataclass(frozen=True)
@@ -147,11 +132,16 @@ def run_cli(args: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def _unique(flash: bytes) -> bytes:
+def unique_data(flash: bytes) -> bytes:
+    """MAC, calibration and (512 KB units) hardware-version sectors: what makes a unit itself.
+
+    Taken from the bench's map of a factory unit, not from swsflash.layout: the check must not
+    share the rule it checks."""
     size = len(flash)
-    mac, cal = mac_address_at(size), calibration_at(size)
-    hw = flash[0x55000:0x56000] if size == 0x80000 else b""
-    return flash[mac : mac + 0x1000] + flash[cal : cal + 0x1000] + hw
+    starts = [MAC_SECTOR[size], CALIBRATION_SECTOR[size]]
+    if size in HW_VERSION_ADDR:
+        starts.append(HW_VERSION_ADDR[size] & ~0xFFF)
+    return b"".join(flash[at : at + 0x1000] for at in starts)
 
 
 def run_case(case: Case, workdir: Path, image: Path) -> Outcome:
@@ -174,32 +164,33 @@ def run_case(case: Case, workdir: Path, image: Path) -> Outcome:
     wall = time.monotonic() - start
     after = state.read_bytes()
     data = image.read_bytes()
-    message = next(
-        (line for line in output.splitlines() if line.startswith("swsflash:")), "ok"
-    )
+    message = next((line for line in output.splitlines() if line.startswith("swsflash:")), "ok")
     return Outcome(
         case,
         code,
         message,
         output,
         image_ok=after[: len(data)] == data,
-        unique_ok=_unique(after) == _unique(before),
+        unique_ok=unique_data(after) == unique_data(before),
         wall_s=wall,
         second_code=second,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m swsflash.faults", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/fault_matrix.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-k", help="only cases whose name contains this text")
-    parser.add_argument("--image", type=Path, help="firmware to write (default: a demo image)")
+    parser.add_argument(
+        "--image", type=Path, default=DEMO_FIRMWARE, help="firmware to write (%(default)s)"
+    )
     args = parser.parse_args(argv)
+    image: Path = args.image
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        image = args.image
-        if image is None:
-            image = Path(tmp) / "demo-firmware.bin"
-            image.write_bytes(make_demo_image())
         for case in CASES:
             if args.k and args.k not in case.name:
                 continue

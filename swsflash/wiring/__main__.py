@@ -1,0 +1,5 @@
+"""``python -m swsflash.wiring``: print the wiring, or regenerate wiring/*.svg."""
+
+from .regenerate import main
+
+raise SystemExit(main())
