@@ -261,7 +261,6 @@ class Bench:
             and self.drive_level is None
             and self.line == HIGH
             and (not self.slave.active or self.slave.quiet)
-            and self._power_on_at is None
             and self._chip_reset_at is None
             and self._lag_until is None
             and not self.chip.pad_busy()
@@ -276,7 +275,42 @@ class Bench:
             self.slave.active
         )
 
+    def _skip_tx_while_driven(self, t: int, t_end: int) -> bool:
+        """While the firmware drives SWS, TX changes nothing the model sees (the line, the
+        receiver and the silent slave follow the firmware): whole characters that end before
+        anything else happens are taken off TX without edges."""
+        run = self.adapter.tx[0]
+        char_ps = self.adapter.char_ps
+        if self._edge_i < len(self._edges) or run.start + run.pos * char_ps != t:
+            return False
+        others = (
+            self.slave.next_deadline(),
+            self.rx.next_sample(),
+            self.chip.next_event(),
+            self._power_on_at,
+            self._chip_reset_at,
+            self._lag_until,
+        )
+        limit = min([t_end, *(x for x in others if x is not None)])
+        n = min(len(run.data) - run.pos, (limit - t) // char_ps)
+        if n <= 0:
+            return False
+        run.pos += n
+        if run.pos == len(run.data):
+            self.adapter.tx.popleft()
+        self.now = t + n * char_ps
+        self.stats.fast_words += 1
+        return True
+
+    def _next_chip_change(self) -> int | None:
+        """The chip's next own event, or a pending power-on: a shortcut must end before it
+        (so that a unit waiting for its battery still streams on the fast path)."""
+        times = [x for x in (self.chip.next_event(), self._power_on_at) if x is not None]
+        return min(times) if times else None
+
     def _try_fast(self, t: int, t_end: int) -> bool:
+        if self.adapter.tx and self.chip.sws_output_level(t) is not None:
+            return self._skip_tx_while_driven(t, t_end)
         if not self._line_idle_at(t):
             return False
         run = self.adapter.tx[0]
@@ -291,7 +325,7 @@ class Bench:
         while True:
             t0 = run.start + run.pos * char_ps
             t_word = t0 + 10 * char_ps
-            chip_next = self.chip.next_event()
+            chip_next = self._next_chip_change()
             if t0 > t_end or (chip_next is not None and chip_next <= t_word):
                 break
             deadline = self.slave.next_deadline()
@@ -348,7 +382,7 @@ class Bench:
             following = t0 + char_ps if len(covered) > 1 else t_next
             if following is not None and following < t_zero:
                 return False  # the next character's start bit ends the cell first: a 1
-        chip_next = self.chip.next_event()
+        chip_next = self._next_chip_change()
         if chip_next is not None and chip_next <= (t_next or t_release) + 20 * char_ps:
             return False
         rx_key = self._rx_state_key(t0)

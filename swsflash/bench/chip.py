@@ -66,7 +66,7 @@ class ChipConfig:
     # Firmware that uses SWS as an output once it has taken the pin.
     sws_output: str | None = None  # None: an input (the line follows TX); high | uart
     sws_output_baud: int = 115_200  # uart: the firmware's log line, at this baud ...
-    sws_output_period_ms: float = 10.0  # ... once every this long
+    sws_output_period_ms: float = 100.0  # ... once every this long
     seed: int = 1  # bounce times and brown-out edge delays
 
 
@@ -99,6 +99,7 @@ class Chip:
         self._power_events: list[tuple[int, bool]] = []  # bounce: (time, on), in order
         self._supply_off_at: int | None = None  # supply pin low: the chip dies then
         self._taken_at = 0
+        self._uart_cache: tuple[int, int, int, int] = (0, 0, HIGH, -1)  # from, until, level, taken
 
     # -- power and reset ---------------------------------------------------------------------
     def power_arrives(self, t: int) -> None:
@@ -305,6 +306,14 @@ class Chip:
     def _uart_level(self, t: int) -> tuple[int, int]:
         """(level, time of the next change) of the firmware's log line: ``FIRMWARE_LOG``
         at ``sws_output_baud`` from the take-over, once per ``sws_output_period_ms``."""
+        cached = self._uart_cache
+        if cached[0] <= t < cached[1] and cached[3] == self._taken_at:
+            return cached[2], cached[1]
+        level, until = self._uart_level_at(t)
+        self._uart_cache = (t, until, level, self._taken_at)
+        return level, until
+
+    def _uart_level_at(self, t: int) -> tuple[int, int]:
         bit = round(PS_PER_S / self.config.sws_output_baud)
         period = max(
             round(self.config.sws_output_period_ms * PS_PER_S / 1000),
