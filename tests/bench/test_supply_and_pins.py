@@ -268,3 +268,46 @@ def test_windows_timer_step_rounds_every_sleep_up() -> None:
     assert sleeps("sim://?sleep_step_ms=15.625", 0.002, 3) == pytest.approx([0.015625] * 3)
     assert sleeps("sim://?sleep_step_ms=15.625", 0.02, 1) == pytest.approx([0.03125])
     assert sleeps("sim://", 0.002, 1) == pytest.approx([0.002])
+
+
+# -- the shortcuts give the same answers --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "bricked?power_on_after=0.01&bounce=3&seed=2",
+        "bricked?power_on_after=0.004",
+        "bricked?sws_output=high&power_on_after=0.005",
+        "bricked-output?power_on_after=0.003",
+        "bricked-output?reset=rts",
+        "bricked?sws_output=high&power=rts&hold_ms=5",
+    ],
+)
+def test_same_session_with_and_without_the_fast_path(query: str) -> None:
+    """The fast path skips TX while the firmware drives SWS and streams on while power is
+    still to come; neither may change what the host receives or what the chip does."""
+
+    def session(fast: int) -> tuple[bytes, int, int, bool, bytes]:
+        p = Port(f"sim://{query}&fast={fast}", do_not_open=True)
+        p.port.rts = False  # RST released / VCC on, as the host opens ports
+        p.port.open()
+        got = bytearray()
+        for i in range(300):  # halts across power-up (or a reset / power cycle), echoes kept
+            p.port.write(HALT)
+            if i == 100 and "rts" in query:
+                p.clock.sleep(300e-6)  # in the middle of a frame, while the firmware drives
+                p.port.rts = True  # RST held, or VCC off, for 20 halts
+            p.port.flush()
+            if i == 120 and "rts" in query:
+                p.port.rts = False  # between frames: the fast path's known RTS lag aside
+            p.clock.sleep(100e-6)
+            got += p.port.read(p.port.in_waiting)
+        got += bytes(str(p.take_over()), "ascii")
+        chip = p.port.bench.chip
+        booted = chip._boot_at  # when the last boot happened, to the picosecond
+        state = (bytes(got), chip.boot_count, booted, chip.halted, bytes(chip.regs))
+        p.close()
+        return state
+
+    assert session(1) == session(0)
