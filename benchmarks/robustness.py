@@ -39,9 +39,13 @@ import click
 import serial
 
 from swsflash.bench import sim_port
-from swsflash.bench.scenarios import CALIBRATION_SECTOR, HW_VERSION_ADDR, MAC_SECTOR, factory_flash
+from swsflash.bench.scenarios import factory_flash
 from swsflash.bench.spi_flash import DEFAULT_PART, PAGE_PROGRAM_S, PARTS, SECTOR_SIZE
 from swsflash.cli import app
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from fault_matrix import unique_data
+from make_demo_image import make_demo_image
 
 if "swsflash.bench.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("swsflash.bench.urlhandler")
@@ -125,29 +129,6 @@ def first_error(output: str) -> str:
 def retries_in(output: str) -> int:
     found = re.search(r"(\d+) retried", output)
     return int(found.group(1)) if found else 0
-
-
-def unique_bytes(flash: bytes) -> bytes:
-    """What makes the unit unique (flash-map.md): MAC, calibration, hardware version."""
-    size = len(flash)
-    out = b""
-    for table in (MAC_SECTOR, CALIBRATION_SECTOR, HW_VERSION_ADDR):
-        at = table.get(size)
-        if at is not None:
-            out += flash[at : at + SECTOR_SIZE]
-    return out
-
-
-def demo_image(size: int) -> bytes:
-    """The project's demo firmware at ``size`` bytes (valid header and CRC)."""
-    try:
-        from swsflash.faults import make_demo_image
-    except ImportError:  # moved out of the package: the example file is the same image
-        data = (ROOT / "examples" / "demo-firmware.bin").read_bytes()
-        if size != len(data):
-            raise SystemExit(f"no demo image generator found for {size} bytes") from None
-        return data
-    return make_demo_image(size)
 
 
 # -- one process per row, with a timeout ------------------------------------------------------
@@ -305,7 +286,7 @@ def run_matrix_row(task: MatrixTask) -> dict[str, Any]:
     code, output = run_cli(args)
     after = state.read_bytes()
     image_ok = after[: len(image)] == image
-    unique_ok = unique_bytes(after) == unique_bytes(before)
+    unique_ok = unique_data(after) == unique_data(before)
     return out | {
         "code": code,
         "connect": "Chip TLSR825x halted" in output,
@@ -483,7 +464,7 @@ def run_power_trial(task: PowerTask) -> dict[str, Any]:
     out = _Stamped(state)
     code, output = run_cli(args, out)
     after = state.read_bytes()
-    flash_ok = after[: len(image)] == image and unique_bytes(after) == unique_bytes(before)
+    flash_ok = after[: len(image)] == image and unique_data(after) == unique_data(before)
     refused = "No such option" in output
     return {
         "code": code,
@@ -651,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
         image_path = Path(tmp) / "image.bin"
         if args.command == "matrix":
             size = args.image_size or (QUICK_SIZE if args.quick else DEMO_SIZE)
-            image_path.write_bytes(demo_image(size))
+            image_path.write_bytes(make_demo_image(size))
             rows = matrix_rows(args.quick, args.only_existing)[: args.limit]
             tasks = [MatrixTask(r, str(image_path), tmp) for r in rows]
             t0 = time.monotonic()
@@ -669,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             data: Any = results
         else:
-            image_path.write_bytes(demo_image(args.image_size))
+            image_path.write_bytes(make_demo_image(args.image_size))
             configs = [
                 c for c in power_configs() if not args.latency or c.latency_ms in args.latency
             ]

@@ -35,7 +35,7 @@ rb = _runner()
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("robustness") / "image.bin"
-    path.write_bytes(rb.demo_image(8 * 1024))
+    path.write_bytes(rb.make_demo_image(8 * 1024))
     return path
 
 
