@@ -43,8 +43,7 @@ def line_baud(config: AdapterConfig, requested: int) -> int:
     Raises ValueError for a rate the adapter (or its driver) refuses."""
     if not config.min_baud <= requested <= config.max_baud:
         raise ValueError(
-            f"{requested} baud is outside this adapter's range "
-            f"{config.min_baud}..{config.max_baud}"
+            f"{requested} baud is outside this adapter's range {config.min_baud}..{config.max_baud}"
         )
     for highest, served in config.baud_table:
         if requested <= highest:

@@ -1,6 +1,6 @@
 """The USB-UART adapters people own, as parameter sets of ``AdapterConfig``.
 
-Each preset cites where its values come from (``shared/reference/field-evidence.md`` §1–§2,
+Each preset cites where its values come from (``shared/reference/field-evidence.md`` §1-§2,
 datasheets, Linux drivers); everything else stays at the CH340-like default and is an
 assumption listed in ``docs/bench.md``. Any single parameter can still be overridden.
 """

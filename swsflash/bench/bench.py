@@ -80,7 +80,9 @@ class Bench:
         )
         self.chip = Chip(config.chip, self.flash)
         if config.answer_drive not in DRIVES:
-            raise ValueError(f"drive must be one of {', '.join(DRIVES)}, not {config.answer_drive!r}")
+            raise ValueError(
+                f"drive must be one of {', '.join(DRIVES)}, not {config.answer_drive!r}"
+            )
         self._open_drain = config.answer_drive == "open-drain"
         timing = SlaveTiming(
             answer_delay_ps=round(config.answer_delay_clocks * self.chip.clock_ps),

@@ -33,10 +33,32 @@ URL_FORM = (
 )
 
 _OPTIONS = {
-    "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
-    "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
-    "max_write", "reset_after", "unplug_after", "adapter", "receiver", "packet",
-    "sample_phase", "drive", "rise_ns", "end_trim",
+    "scenario",
+    "state",
+    "name",
+    "fclk_mhz",
+    "flash",
+    "reset",
+    "power_on_after",
+    "latency_us",
+    "gap_us",
+    "ber",
+    "seed",
+    "answer_delay",
+    "resync_us",
+    "watchdog_s",
+    "fast",
+    "mac",
+    "max_write",
+    "reset_after",
+    "unplug_after",
+    "adapter",
+    "receiver",
+    "packet",
+    "sample_phase",
+    "drive",
+    "rise_ns",
+    "end_trim",
 }
 
 POWERED_BEFORE_OPEN_S = 1.0
@@ -243,8 +265,10 @@ class Serial(serial.SerialBase):
         if not self.is_open or self.bench is None:
             raise serial.PortNotOpenError()
         if self._unplug_at is not None and self.virtual_clock.t_ps >= self._unplug_at:
-            raise serial.SerialException("device reports readiness to read but returned no "
-                                         "data (device disconnected or multiple access on port?)")
+            raise serial.SerialException(
+                "device reports readiness to read but returned no "
+                "data (device disconnected or multiple access on port?)"
+            )
         return self.bench
 
     # -- data --------------------------------------------------------------------------------

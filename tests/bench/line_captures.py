@@ -134,4 +134,4 @@ def matches(captured: bytes, got: bytes) -> bool:
 
 
 def matching_chars(captured: bytes, got: bytes) -> int:
-    return sum(a == b for a, b in zip(captured, got))
+    return sum(a == b for a, b in zip(captured, got, strict=False))

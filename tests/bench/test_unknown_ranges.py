@@ -30,6 +30,7 @@ def timing_tolerant_decode(chars: bytes) -> int | None:
         value = (value << 1) | (0 if c & 0x10 else 1)
     return value
 
+
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
