@@ -52,7 +52,7 @@ class BenchConfig:
     flash_part: str = DEFAULT_PART
     flash_status: int = 0x00
     flash_asleep: bool = False
-    answer_delay_clocks: int = 2
+    answer_delay_clocks: int = 10
     answer_drive: str = "push-pull"  # push-pull | open-drain (the chip's SWS pad)
     release_rise_ns: float = 30.0  # open drain: release to the receiver's threshold
     end_trim_clocks: int = 0  # the answer's end pulse is this much shorter than a unit

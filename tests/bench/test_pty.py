@@ -43,8 +43,10 @@ def header(addr: int, rw_id: int) -> bytes:
 
 
 def decode(chars: bytes) -> int:
-    """8 answer cells: bit 5 of the first char, bit 4 of the next seven; clear = 1."""
-    value = 0 if chars[0] & 0x20 else 1
+    """8 answer cells: bit 7 of the first char (where the request's echo merges with the
+    first cell, the answer's delay would move a bit-5 sample onto a 0 cell's low at
+    3 Mbaud), bit 4 of the next seven; clear = 1."""
+    value = 0 if chars[0] & 0x80 else 1
     for ch in chars[1:8]:
         value = (value << 1) | (0 if ch & 0x10 else 1)
     return value

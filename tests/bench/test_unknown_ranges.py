@@ -10,25 +10,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from line_captures import flasher_host, read_row
-from swire_bytes import SRAM, decode_answer, divider_for, write_frame
+from swire_bytes import SRAM, decode_answer, divider_for, proven_decode, write_frame
 
 from swsflash.bench.adapter import line_baud
 from swsflash.bench.adapter_presets import ADAPTER_PRESETS, adapter_preset
 
 BAUDS = [460_800, 921_600, 2_000_000, 3_000_000]
-
-
-def timing_tolerant_decode(chars: bytes) -> int | None:
-    """A byte from its 9 characters, tolerant of where the answer starts: the first
-    character's cell is a 1 when the line is still low at its bit 7 (a 1 cell's 8 T low
-    reaches it; a 0 cell's 2 T low is over by then for delays up to 2.5 T); the others are
-    sampled at bit 4, as the proven decoder does; the 9th must end high."""
-    if len(chars) != 9 or chars[8] & 0x80 == 0:
-        return None
-    value = 0 if chars[0] & 0x80 else 1
-    for c in chars[1:8]:
-        value = (value << 1) | (0 if c & 0x10 else 1)
-    return value
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,7 +49,7 @@ def test_writes_are_echoed_and_the_chip_id_decodes(unit: tuple[str, int, float, 
     frame = write_frame(0x00B2, [min(0x7F, divider_for(baud, fclk))])
     assert host.send(frame) == frame
     rows = [read_row(host, addr) for addr in (0x007E, 0x007F)]
-    assert [timing_tolerant_decode(r) for r in rows] == [0x62, 0x55], [r.hex(" ") for r in rows]
+    assert [decode_answer(r) for r in rows] == [0x62, 0x55], [r.hex(" ") for r in rows]
 
 
 @SETTINGS
@@ -75,7 +62,7 @@ def test_a_wait_high_receiver_reads_every_value(
     host.write_reg(0x00B2, min(0x7F, divider_for(baud, fclk)))
     host.write_reg(SRAM, value)
     row = read_row(host, SRAM)
-    assert timing_tolerant_decode(row) == value, row.hex(" ")
+    assert decode_answer(row) == value, row.hex(" ")
 
 
 def test_the_proven_decoder_misreads_a_late_answer_at_2_mbaud() -> None:
@@ -85,8 +72,8 @@ def test_the_proven_decoder_misreads_a_late_answer_at_2_mbaud() -> None:
     host = flasher_host("sim://?fclk_mhz=22&answer_delay=8", baud=2_000_000)
     host.write_reg(0x00B2, divider_for(2_000_000, 22e6))
     row = read_row(host, 0x007E)
-    assert decode_answer(row) == 0xE2
-    assert timing_tolerant_decode(row) == 0x62
+    assert proven_decode(row) == 0xE2
+    assert decode_answer(row) == 0x62
 
 
 @pytest.mark.parametrize("adapter", ["cp2102", "ft232"])
@@ -99,10 +86,10 @@ def test_a_restart_receiver_frames_a_top_bit_answer_differently(adapter: str) ->
     host.write_reg(SRAM, 0x80)
     row = read_row(host, SRAM)
     assert len(row) == 9
+    assert proven_decode(row) != 0x80
     assert decode_answer(row) != 0x80
-    assert timing_tolerant_decode(row) != 0x80
     host.write_reg(SRAM, 0x7F)
-    assert decode_answer(read_row(host, SRAM)) == 0x7F
+    assert proven_decode(read_row(host, SRAM)) == 0x7F
 
 
 @SETTINGS
