@@ -44,8 +44,13 @@ Job = Callable[[Device], tuple[int, float]]  # -> (retries, virtual seconds of t
 
 
 def _measure(
-    case: str, baud: int, nbytes: int, floor: float, job: Job,
-    pacing: str = "auto", pipelined: bool = True,
+    case: str,
+    baud: int,
+    nbytes: int,
+    floor: float,
+    job: Job,
+    pacing: str = "auto",
+    pipelined: bool = True,
 ) -> Row:
     wall = time.monotonic()
     with swsflash.connect("sim://", ConnectOptions(baud=baud, pacing=pacing)) as dev:
@@ -83,8 +88,15 @@ def run(bauds: tuple[int, ...], with_safe: bool) -> list[Row]:
         rows.append(_measure("full 512 KB read", baud, 0x80000, 0x80000 / rate, backup))
         if with_safe:
             rows.append(
-                _measure("write + verify, safest pacing", baud, len(image), write_floor,
-                         first, pacing="safe", pipelined=False)
+                _measure(
+                    "write + verify, safest pacing",
+                    baud,
+                    len(image),
+                    write_floor,
+                    first,
+                    pacing="safe",
+                    pipelined=False,
+                )
             )
     return rows
 

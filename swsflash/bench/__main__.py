@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from .bench import Bench, BenchConfig
+from .adapter_presets import ADAPTER_PRESETS, DEFAULT_ADAPTER, with_preset
+from .bench import DRIVES, Bench, BenchConfig
 from .chip import SRAM_SIZES, SWS_OUTPUT_MODES
 from .pty_door import PtyDoor
 from .scenarios import SCENARIOS, factory_flash, scenario_config
@@ -25,6 +26,7 @@ from .spi_flash import DEFAULT_PART, PARTS
 
 def build_parser() -> argparse.ArgumentParser:
     scenarios = "\n".join(f"  {name:<14} {what}" for name, what in SCENARIOS.items())
+    adapters = "\n".join(f"  {name:<14} {p.what}" for name, p in ADAPTER_PRESETS.items())
     parser = argparse.ArgumentParser(
         prog="python -m swsflash.bench",
         description=(
@@ -33,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
             "at the baud rate you want (921600 by default); Ctrl-C or SIGTERM ends the "
             "session and saves the flash if --save-flash is given."
         ),
-        epilog=f"scenarios:\n{scenarios}\n\nExample:  swsflash simulate --scenario bricked "
-        "--power-on-after 5 --save-flash unit.bin",
+        epilog=f"scenarios:\n{scenarios}\n\nadapters:\n{adapters}\n\n"
+        "Example:  swsflash simulate --scenario bricked --power-on-after 5 --save-flash unit.bin",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -78,6 +80,38 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"flash part: {', '.join(PARTS)} (default: {DEFAULT_PART}, or the scenario's)",
     )
     _add_unit_options(parser)
+    parser.add_argument(
+        "--adapter",
+        default=DEFAULT_ADAPTER,
+        choices=list(ADAPTER_PRESETS),
+        metavar="A",
+        help=f"USB-UART adapter preset, listed below (default: {DEFAULT_ADAPTER}); "
+        "the options after it override single parameters",
+    )
+    parser.add_argument(
+        "--receiver",
+        choices=["wait-high", "restart"],
+        help="what the adapter's receiver does after a framing error",
+    )
+    parser.add_argument("--packet", type=int, metavar="N", help="USB packet size in bytes")
+    parser.add_argument(
+        "--latency-us", type=float, metavar="US", help="adapter IN latency in microseconds"
+    )
+    parser.add_argument(
+        "--sample-phase",
+        type=float,
+        metavar="F",
+        help="where in each bit the receiver samples, as a fraction (0.5 = middle)",
+    )
+    parser.add_argument(
+        "--drive", choices=list(DRIVES), help="how the chip drives its answer onto SWS"
+    )
+    parser.add_argument(
+        "--answer-delay",
+        type=int,
+        metavar="CLOCKS",
+        help="system clocks from 'high outlasted low' to the chip's first answer edge",
+    )
     parser.add_argument(
         "--max-backlog-ms",
         type=float,
@@ -188,6 +222,28 @@ def main(argv: list[str] | None = None) -> int:
         if args.fclk_mhz <= 0:
             build_parser().error("--fclk-mhz must be positive")
         config = replace(config, chip=replace(config.chip, fclk_hz=args.fclk_mhz * 1e6))
+    adapter = with_preset(config.adapter, args.adapter)
+    if args.receiver is not None:
+        adapter = replace(adapter, receiver=args.receiver)
+    if args.packet is not None:
+        if args.packet < 1:
+            build_parser().error("--packet must be at least 1")
+        adapter = replace(adapter, usb_packet=args.packet)
+    if args.latency_us is not None:
+        if args.latency_us < 0:
+            build_parser().error("--latency-us must not be negative")
+        adapter = replace(adapter, in_latency_us=args.latency_us)
+    if args.sample_phase is not None:
+        if not 0 < args.sample_phase < 1:
+            build_parser().error("--sample-phase must be between 0 and 1")
+        adapter = replace(adapter, sample_phase=args.sample_phase)
+    config = replace(config, adapter=adapter)
+    if args.drive is not None:
+        config = replace(config, answer_drive=args.drive)
+    if args.answer_delay is not None:
+        if args.answer_delay < 0:
+            build_parser().error("--answer-delay must not be negative")
+        config = replace(config, answer_delay_clocks=args.answer_delay)
     config = _apply_unit_options(args, config)
     if args.power_on_after is not None:
         if args.power_on_after < 0:
@@ -225,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         else "chip powered"
     )
     _say(
-        f"bench: scenario {args.scenario} ({SCENARIOS[args.scenario]}); flash {args.flash} "
+        f"bench: scenario {args.scenario} ({SCENARIOS[args.scenario]}); adapter "
+        f"{args.adapter}; flash {args.flash} "
         f"{size // 1024} KB; {power}."
     )
     saves = f"saves the flash to {args.save_flash}" if args.save_flash else "ends the session"

@@ -16,15 +16,39 @@ US = PS_PER_S // 1_000_000
 
 @dataclass(frozen=True)
 class AdapterConfig:
-    usb_packet: int = 64  # bytes per USB bulk packet, both directions
+    """One adapter's parameters; ``adapter_presets.py`` names the sets real adapters have.
+
+    The defaults are CH340-like (the adapter most users report working)."""
+
+    usb_packet: int = 32  # bytes per USB bulk packet (IN payload; OUT too unless out_packet)
+    out_packet: int | None = None  # OUT packet size where it differs (gaps fall between them)
     out_latency_us: float = 125.0  # host write() to first character on TX
     in_latency_us: float = 1000.0  # an RX packet is sent this long after its first byte
+    receiver: str = "wait-high"  # after a framing error: wait-high | restart (wire.py)
+    sample_phase: float = 0.5  # where in each bit the receiver samples (fraction of a bit)
+    baud_table: tuple[tuple[int, int], ...] = ()  # (highest request, rate served), ascending
+    min_baud: int = 50
+    max_baud: int = 3_000_000
     gap_us: float = 0.0  # idle line between OUT packets of a continuous stream
     max_write: int | None = None  # an adapter that cannot stream sends only this much
     wired: bool = True  # TX (through the resistor) and RX both reach SWS
     rx_led: bool = False  # an LED on RX loads the line: TX can no longer pull it low
     bit_error_rate: float = 0.0  # per bit, on both TX and RX
     seed: int = 1
+
+
+def line_baud(config: AdapterConfig, requested: int) -> int:
+    """The rate the adapter actually puts on the line for a requested baud rate.
+
+    Raises ValueError for a rate the adapter (or its driver) refuses."""
+    if not config.min_baud <= requested <= config.max_baud:
+        raise ValueError(
+            f"{requested} baud is outside this adapter's range {config.min_baud}..{config.max_baud}"
+        )
+    for highest, served in config.baud_table:
+        if requested <= highest:
+            return served
+    return requested
 
 
 @dataclass
@@ -85,7 +109,8 @@ class Adapter:
             data = self._garble(data, self._rng_tx)
         start = max(t + round(cfg.out_latency_us * US), self.tx_end)
         gap = round(cfg.gap_us * US)
-        step = cfg.usb_packet if gap else max(len(data), 1)
+        packet = cfg.out_packet or cfg.usb_packet
+        step = packet if gap else max(len(data), 1)
         for i in range(0, len(data), step):
             chunk = data[i : i + step]
             last = self.tx[-1] if self.tx else None

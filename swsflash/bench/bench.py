@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .adapter import Adapter, AdapterConfig, TxRun
+from .adapter import Adapter, AdapterConfig, TxRun, line_baud
 from .chip import Chip, ChipConfig
 from .spi_flash import DEFAULT_PART, PARTS, SpiFlash
-from .swire_slave import SlaveTiming, SwireSlave, answer_edges
+from .swire_slave import SlaveTiming, SwireSlave
 from .wire import HIGH, LOW, PS_PER_S, UartReceiver, bit_time_ps, char_edges
 
 US = PS_PER_S // 1_000_000
@@ -41,9 +41,12 @@ Memo = tuple[tuple[int, ...], bytes, RxState, bool, int]
 SINGLE_PULSE_LOW_BITS = {(0xFF << k) & 0xFF: k + 1 for k in range(4)}
 
 
+DRIVES = ("push-pull", "open-drain")
+
+
 @dataclass(frozen=True)
 class BenchConfig:
-    baud: int = 921_600
+    baud: int = 921_600  # as requested by the host; the adapter may serve another rate
     chip: ChipConfig = field(default_factory=ChipConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     flash_part: str = DEFAULT_PART
@@ -51,7 +54,10 @@ class BenchConfig:
     flash_status2: int = 0x00  # parts with a second status byte only (CMP = 0x40)
     one_byte_status_write: str = "keep"  # what 0x01 with one byte does to status-2
     flash_asleep: bool = False
-    answer_delay_clocks: int = 2
+    answer_delay_clocks: int = 10
+    answer_drive: str = "push-pull"  # push-pull | open-drain (the chip's SWS pad)
+    release_rise_ns: float = 30.0  # open drain: release to the receiver's threshold
+    end_trim_clocks: int = 0  # the answer's end pulse is this much shorter than a unit
     resync_idle_us: float = 50.0
     reset_line: str | None = None  # which modem line reaches the RST pad: rts, dtr or None
     power_line: str | None = None  # which modem line feeds the unit's VCC: rts, dtr or None
@@ -78,14 +84,22 @@ class Bench:
             one_byte_status_write=config.one_byte_status_write,
         )
         self.chip = Chip(config.chip, self.flash)
+        if config.answer_drive not in DRIVES:
+            raise ValueError(
+                f"drive must be one of {', '.join(DRIVES)}, not {config.answer_drive!r}"
+            )
+        self._open_drain = config.answer_drive == "open-drain"
         timing = SlaveTiming(
             answer_delay_ps=round(config.answer_delay_clocks * self.chip.clock_ps),
             resync_idle_ps=round(config.resync_idle_us * US),
+            open_drain=self._open_drain,
+            rise_ps=round(config.release_rise_ns * 1000),
+            end_trim_ps=round(config.end_trim_clocks * self.chip.clock_ps),
         )
         self.slave = SwireSlave(self.chip, timing)
-        self.bit_ps = bit_time_ps(config.baud)
+        self.bit_ps = bit_time_ps(line_baud(config.adapter, config.baud))
         self.adapter = Adapter(config.adapter, self.bit_ps)
-        self.rx = UartReceiver(self.bit_ps)
+        self.rx = self._receiver()
         self.now = 0
         # A fast-path word or answer that started by ``now`` is finished at once; the
         # horizon says how far that went, so that later modem-line events never go back.
@@ -110,6 +124,10 @@ class Bench:
         # Nothing the host writes from now on reaches TX sooner than this.
         self._out_latency = round(config.adapter.out_latency_us * US)
 
+    def _receiver(self) -> UartReceiver:
+        cfg = self.config.adapter
+        return UartReceiver(self.bit_ps, cfg.receiver, cfg.sample_phase)
+
     # -- what the host does ------------------------------------------------------------------
     def host_write(self, data: bytes, t: int) -> None:
         self.advance(t)
@@ -117,7 +135,7 @@ class Bench:
 
     def set_baud(self, baud: int, t: int) -> None:
         self.advance(t)
-        self.bit_ps = bit_time_ps(baud)
+        self.bit_ps = bit_time_ps(line_baud(self.config.adapter, baud))
         self.adapter.bit_ps = self.bit_ps
         self.rx.bit_ps = self.bit_ps
 
@@ -224,7 +242,7 @@ class Bench:
                 self.rx.received.clear()
 
     def _line_level(self) -> int:
-        if self.drive_level is not None:
+        if self.drive_level == LOW or (self.drive_level == HIGH and not self._open_drain):
             return self.drive_level
         if not self._line_ok:
             return HIGH
@@ -342,7 +360,7 @@ class Bench:
             elif len(chunk) < 10:
                 break
             self.now = t0
-            self.adapter.receive(t0 + 9 * self.bit_ps + self.bit_ps // 2, char_ps, chunk)
+            self.adapter.receive(t0 + 9 * self.bit_ps + self.rx.phase_ps, char_ps, chunk)
             if word is not None:
                 self.slave.fast_word(word[0], word[1], t0, self.bit_ps)
             self.stats.fast_words += 1
@@ -371,8 +389,9 @@ class Bench:
         low = low_bits * bit
         t_zero = t0 + 2 * low + 1
         unit = self.chip.swire_unit_ps()
-        delay = self.slave.timing.answer_delay_ps
-        t_release = t_zero + delay + 41 * unit
+        timing = self.slave.timing
+        delay = timing.answer_delay_ps
+        t_release = t_zero + delay + timing.answer_span(unit)
         # The request and the characters the answer covers; the first one starting after
         # the release is the next thing the chip sees.
         covered, t_next = self._covered_chars(run, t0, t_release)
@@ -394,7 +413,7 @@ class Bench:
         if memo is None:
             chars = [(i * char_ps, c) for i, c in enumerate(covered)]
             start = t_zero - t0 + delay
-            drive = answer_edges(value, unit, start)
+            drive = timing.answer_edges(value, unit, start)
             memo = self._scratch_answer(chars, drive, rx_key, until)
             self._memo[key] = memo
         offsets, values, rx_after, ok, settled = memo
@@ -454,7 +473,8 @@ class Bench:
         the request): the host's characters, masked while the chip drives."""
         bit = self.bit_ps
         tx = [e for rel, c in chars for e in char_edges(c, rel, bit)]
-        rx = UartReceiver(bit)
+        rx = self._receiver()
+        open_drain = self._open_drain
         rx.level, start, rx._bit, rx._value, rx._wait_high = rx_state
         rx._start = None if start is None else -start
         events = sorted({t for t, _ in tx} | {t for t, _ in drive})
@@ -480,7 +500,10 @@ class Bench:
                 while di < len(drive) and drive[di][0] <= t:
                     drive_level = drive[di][1]
                     di += 1
-                new = drive_level if drive_level is not None else tx_level
+                if drive_level == LOW or (drive_level == HIGH and not open_drain):
+                    new = drive_level
+                else:
+                    new = tx_level
                 if new != line:
                     line = new
                     rx.on_edge(t, line)

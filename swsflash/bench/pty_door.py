@@ -245,7 +245,12 @@ class PtyDoor:
         if baud is not None and baud != self.baud:
             self.baud = baud
             self._advance(now)
-            self.bench.set_baud(baud, now)
+            try:
+                self.bench.set_baud(baud, now)
+            except ValueError as exc:
+                # A real driver would refuse the rate; a pty cannot, so the line keeps
+                # its old rate and the client hears garbage, as with a wrong baud rate.
+                print(f"bench: {exc}; the line stays at the previous rate", file=sys.stderr)
 
     # -- bytes -----------------------------------------------------------------------------
     def _read_input(self) -> bytes:

@@ -18,11 +18,13 @@ from urllib.parse import parse_qs, urlparse
 
 import serial
 
-from .bench import Bench, BenchConfig
+from .adapter import AdapterConfig, line_baud
+from .adapter_presets import ADAPTER_PRESETS, DEFAULT_ADAPTER, with_preset
+from .bench import DRIVES, Bench, BenchConfig
 from .chip import SRAM_SIZES, SWS_OUTPUT_MODES, ChipConfig
 from .scenarios import SCENARIOS, factory_flash, scenario_config
 from .spi_flash import ONE_BYTE_STATUS_WRITES, PARTS
-from .wire import PS_PER_S
+from .wire import PS_PER_S, UartReceiver
 
 URL_FORM = (
     "sim://[SCENARIO][?scenario=S&state=FILE&name=N&fclk_mhz=F&flash=PART&reset=rts|dtr|none"
@@ -31,7 +33,9 @@ URL_FORM = (
     "&reset_after=SECONDS&unplug_after=SECONDS&bounce=N&bounce_ms=MS&tx_power=0|1"
     "&tx_rise_us=US&sws_output=0|1|high|uart&power=rts|dtr|none&hold_ms=MS"
     "&sleep_overshoot_ms=MS&sleep_step_ms=MS&chip=8251|8253|8258&status=0xNN&status2=0xNN"
-    "&status1_write=keep|clear]"
+    "&status1_write=keep|clear&adapter=ch340|cp2102|ft232|pl2303"
+    "&receiver=wait-high|restart&packet=N&sample_phase=F&drive=push-pull|open-drain"
+    "&rise_ns=NS&end_trim=CLOCKS]"
 )
 
 _OPTIONS = {
@@ -67,6 +71,13 @@ _OPTIONS = {
     "status",
     "status2",
     "status1_write",
+    "adapter",
+    "receiver",
+    "packet",
+    "sample_phase",
+    "drive",
+    "rise_ns",
+    "end_trim",
 }
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -125,8 +136,13 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}"
         )
     config = scenario_config(scenario)
+    preset = query.get("adapter", DEFAULT_ADAPTER)
+    if preset not in ADAPTER_PRESETS:
+        raise serial.SerialException(
+            f"unknown adapter {preset!r} in {url!r}; known: {', '.join(ADAPTER_PRESETS)}"
+        )
     try:
-        chip, adapter = config.chip, config.adapter
+        chip, adapter = config.chip, with_preset(config.adapter, preset)
         if "fclk_mhz" in query:
             chip = replace(chip, fclk_hz=float(query["fclk_mhz"]) * 1e6)
         if "watchdog_s" in query:
@@ -143,6 +159,12 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             adapter = replace(adapter, seed=int(query["seed"]))
             chip = replace(chip, seed=int(query["seed"]))
         chip = _chip_options(chip, query)
+        if "receiver" in query:
+            adapter = replace(adapter, receiver=query["receiver"])
+        if "packet" in query:
+            adapter = replace(adapter, usb_packet=int(query["packet"]))
+        if "sample_phase" in query:
+            adapter = replace(adapter, sample_phase=float(query["sample_phase"]))
         config = replace(config, chip=chip, adapter=adapter)
         if "flash" in query:
             config = replace(config, flash_part=query["flash"])
@@ -155,11 +177,20 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             config = replace(config, power_on_at_s=None)
         if "answer_delay" in query:
             config = replace(config, answer_delay_clocks=int(query["answer_delay"]))
+        if "drive" in query:
+            if query["drive"] not in DRIVES:
+                raise ValueError(f"drive must be {' or '.join(DRIVES)}")
+            config = replace(config, answer_drive=query["drive"])
+        if "rise_ns" in query:
+            config = replace(config, release_rise_ns=float(query["rise_ns"]))
+        if "end_trim" in query:
+            config = replace(config, end_trim_clocks=int(query["end_trim"]))
         if "resync_us" in query:
             config = replace(config, resync_idle_us=float(query["resync_us"]))
         if "fast" in query:
             config = replace(config, fast_path=query["fast"] not in ("0", "false", "no"))
         config = _supply_and_flash_options(config, query)
+        _check(config)
     except (ValueError, KeyError) as exc:
         raise serial.SerialException(f"bad option in {url!r}: {exc}; expected {URL_FORM}") from exc
     return config, query
@@ -233,6 +264,26 @@ def _supply_and_flash_options(config: BenchConfig, query: dict[str, str]) -> Ben
             raise ValueError(f"status1_write must be {' or '.join(ONE_BYTE_STATUS_WRITES)}")
         config = replace(config, one_byte_status_write=query["status1_write"])
     return config
+def _check(config: BenchConfig) -> None:
+    """Refuse values no adapter or chip could have, before anything is built."""
+    adapter = config.adapter
+    UartReceiver(1000, adapter.receiver, adapter.sample_phase)
+    if adapter.usb_packet < 1:
+        raise ValueError("packet must be at least 1 byte")
+    if adapter.in_latency_us < 0 or config.release_rise_ns < 0:
+        raise ValueError("latency_us and rise_ns must not be negative")
+    if config.answer_delay_clocks < 0 or config.end_trim_clocks < 0:
+        raise ValueError("answer_delay and end_trim must not be negative")
+    if config.chip.fclk_hz <= 0:
+        raise ValueError("fclk_mhz must be positive")
+
+
+def _check_baud(adapter: AdapterConfig, baud: int) -> None:
+    """A rate the adapter's driver refuses fails as it does on a real port."""
+    try:
+        line_baud(adapter, baud)
+    except ValueError as exc:
+        raise serial.SerialException(f"cannot set {baud} baud: {exc}") from exc
 
 
 def _make_bench(config: BenchConfig, query: dict[str, str]) -> Bench:
@@ -264,6 +315,7 @@ class Serial(serial.SerialBase):
             raise serial.SerialException("Port is already open.")
         config, query = parse_url(self.portstr or "")
         config = replace(config, baud=int(self.baudrate))
+        _check_baud(config.adapter, config.baud)
         self._query = query
         name = query.get("name") or query.get("state")
         with _LOCK:
@@ -317,6 +369,7 @@ class Serial(serial.SerialBase):
 
     def _reconfigure_port(self) -> None:
         if self.is_open and self.bench is not None:
+            _check_baud(self.bench.config.adapter, int(self.baudrate))
             self.bench.set_baud(int(self.baudrate), self._now())
 
     def _now(self) -> int:

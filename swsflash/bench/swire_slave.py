@@ -33,6 +33,19 @@ class SlaveTiming:
     answer_delay_ps: int  # from "high has outlasted low" to the first driven edge
     resync_idle_ps: int  # a line idle this long restarts the word count
     addr_bytes: int = 3  # 24-bit addresses on the TLSR825x
+    open_drain: bool = False  # the chip only pulls low; highs are releases
+    rise_ps: int = 0  # open drain: a release reaches the receiver's threshold this late
+    end_trim_ps: int = 0  # the end pulse is this much shorter than one unit
+
+    def answer_edges(self, value: int, unit: int, start: int) -> list[tuple[int, int | None]]:
+        """The chip's drive for one read byte under this timing (see ``answer_edges``)."""
+        rise = self.rise_ps if self.open_drain else 0
+        return answer_edges(value, unit, start, unit - self.end_trim_ps, rise)
+
+    def answer_span(self, unit: int) -> int:
+        """From the answer's first edge to the release of the line."""
+        rise = self.rise_ps if self.open_drain else 0
+        return 40 * unit + max(1, unit - self.end_trim_ps) + rise
 
 
 # Transaction phases.
@@ -185,7 +198,7 @@ class SwireSlave:
         self.last_answer = value
         self._advance_addr()
         start = t + self.timing.answer_delay_ps
-        self.drive.extend(answer_edges(value, self.bus.swire_unit_ps(), start))
+        self.drive.extend(self.timing.answer_edges(value, self.bus.swire_unit_ps(), start))
         self.driving = True
         self._cell = "idle"
         self._zero_at = self._resync_at = None
@@ -204,21 +217,36 @@ class SwireSlave:
 
     def replan_answer(self, value: int, unit: int, start: int) -> None:
         """Hand an answer decided by ``fast_answer`` back to edge-by-edge driving."""
-        self.drive.extend(answer_edges(value, unit, start))
+        self.drive.extend(self.timing.answer_edges(value, unit, start))
         self.driving = True
         self._resync_at = None
 
 
-def answer_edges(value: int, unit: int, start: int) -> list[tuple[int, int | None]]:
+def answer_edges(
+    value: int, unit: int, start: int, end_low: int | None = None, rise: int = 0
+) -> list[tuple[int, int | None]]:
     """The line the chip drives for one read byte from ``start``: 8 cells MSB first (1 =
-    4 units low, 1 high; 0 = 1 low, 4 high), one low end unit, then release (None)."""
-    edges: list[tuple[int, int | None]] = []
+    4 units low, 1 high; 0 = 1 low, 4 high), one low end pulse (``end_low``, one unit
+    unless trimmed), then release (None).
+
+    ``rise`` > 0 models an open-drain pad: every high is a release that the line reaches
+    only ``rise`` later (through the TX resistor); a high shorter than that never shows.
+    """
+    end_low = unit if end_low is None else max(1, end_low)
+    lows: list[tuple[int, int]] = []
     at = start
     for i in range(7, -1, -1):
-        low = 4 * unit if (value >> i) & 1 else unit
-        edges.append((at, LOW))
-        edges.append((at + low, HIGH))
+        lows.append((at, 4 * unit if (value >> i) & 1 else unit))
         at += 5 * unit
-    edges.append((at, LOW))
-    edges.append((at + unit, None))
+    lows.append((at, end_low))
+    edges: list[tuple[int, int | None]] = []
+    for k, (fall, low) in enumerate(lows):
+        if edges and edges[-1][1] == HIGH and edges[-1][0] >= fall:
+            edges.pop()  # the line never got back up: one long low
+        else:
+            edges.append((fall, LOW))
+        if k + 1 < len(lows):
+            edges.append((fall + low + rise, HIGH))
+    last_fall, last_low = lows[-1]
+    edges.append((last_fall + last_low + rise, None))
     return edges

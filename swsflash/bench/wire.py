@@ -44,23 +44,53 @@ class RxChar:
     framing_error: bool
 
 
-class UartReceiver:
-    """A UART receiver: falling edge starts a frame, each bit is sampled at its middle.
+RECEIVERS = ("wait-high", "restart")
 
-    After a frame whose stop bit was low (framing error) it waits for the line to go high
-    before it looks for the next start bit, as real receivers do; the character itself is
-    delivered as sampled (pyserial on Linux turns input parity checking off, so the tty
-    layer passes framing-error characters through unchanged).
+
+class UartReceiver:
+    """A UART receiver: a falling edge starts a frame, each bit is sampled ``phase`` of the way
+    into it (0.5 = the middle; 16x oversampling receivers sample at 7/16..9/16).
+
+    A stop bit sampled low is a framing error; the character itself is delivered as sampled
+    (pyserial on Linux turns input parity checking off, so the tty layer passes
+    framing-error characters through unchanged). What comes next depends on ``kind``:
+
+    * ``wait-high``: the receiver waits for the line to go high before it looks for the
+      next start bit;
+    * ``restart``: the low seen at the stop-bit sample is taken as the next start bit at
+      once, so the next frame starts at that sample (field evidence §1: FT232, and the
+      CP2102 of capture A, behave this way).
     """
 
-    def __init__(self, bit_ps: int) -> None:
-        self.bit_ps = bit_ps
+    def __init__(self, bit_ps: int, kind: str = "wait-high", phase: float = 0.5) -> None:
+        if kind not in RECEIVERS:
+            raise ValueError(f"receiver must be one of {', '.join(RECEIVERS)}, not {kind!r}")
+        if not 0.0 < phase < 1.0:
+            raise ValueError(f"sample phase must be between 0 and 1, not {phase}")
+        self.kind = kind
+        self.phase = phase
+        self._restart = kind == "restart"
         self.level = HIGH
         self._start: int | None = None  # start of the frame being sampled
         self._bit = 0  # index of the next sample: 0 = start check, 1..8 data, 9 stop
         self._value = 0
         self._wait_high = False
         self.received: list[RxChar] = []
+        self.bit_ps = bit_ps
+
+    @property
+    def bit_ps(self) -> int:
+        return self._bit_ps
+
+    @bit_ps.setter
+    def bit_ps(self, bit_ps: int) -> None:
+        self._bit_ps = bit_ps
+        self._phase_ps = round(bit_ps * self.phase)
+
+    @property
+    def phase_ps(self) -> int:
+        """From the start of a bit to its sample."""
+        return self._phase_ps
 
     @property
     def idle(self) -> bool:
@@ -70,7 +100,7 @@ class UartReceiver:
     def next_sample(self) -> int | None:
         if self._start is None:
             return None
-        return self._start + self._bit * self.bit_ps + self.bit_ps // 2
+        return self._start + self._bit * self._bit_ps + self._phase_ps
 
     def on_edge(self, t: int, level: int) -> None:
         self.level = level
@@ -89,6 +119,10 @@ class UartReceiver:
         else:
             self.received.append(RxChar(t, self._value, framing_error=level == LOW))
             self._start = None
-            self._wait_high = level == LOW
+            if level == LOW:
+                if self._restart:
+                    self._start, self._bit, self._value = t, 0, 0
+                    return
+                self._wait_high = True
             return
         self._bit += 1

@@ -53,8 +53,21 @@ def read_head(addr: int) -> bytes:
 
 
 def decode_answer(chars: bytes) -> int | None:
-    """One read byte from its 9 characters: bit 5 of the first, bit 4 of chars 2..8 (a clear
-    bit means 1); the 9th must look like 0xFE. None when the answer is not 9 such chars."""
+    """One read byte from its 9 characters. The first character is the request's echo
+    merged with the first cell: that cell is a 1 when the line is still low at its bit 7
+    (a 1 cell's 8 T low reaches it, a 0 cell's 2 T low is over by then for answer delays
+    up to 2.5 T). The next seven are sampled at bit 4 (clear = 1); the 9th must look
+    like 0xFE. None when the answer is not 9 such characters."""
+    if len(chars) != 9 or chars[8] != ZERO:
+        return None
+    value = 0 if chars[0] & 0x80 else 1
+    for c in chars[1:8]:
+        value = (value << 1) | (0 if c & 0x10 else 1)
+    return value
+
+
+def proven_decode(chars: bytes) -> int | None:
+    """The proven COM flasher's rule: bit 5 of the first character, bit 4 of the rest."""
     if len(chars) != 9 or chars[8] != ZERO:
         return None
     value = 0 if chars[0] & 0x20 else 1

@@ -11,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from swire_bytes import END, MS, REQUEST, SRAM, US, divider_for, read_head, write_frame
 
-from swsflash.bench.bench import Bench, BenchConfig
+from swsflash.bench.adapter import line_baud
+from swsflash.bench.adapter_presets import ADAPTER_PRESETS, with_preset
+from swsflash.bench.bench import DRIVES, Bench, BenchConfig
 from swsflash.bench.scenarios import factory_flash, scenario_config
+from swsflash.bench.wire import RECEIVERS
 
 # RTS and baud changes come when the host has flushed and the line has gone quiet, as
 # hosts do them; see the xfail tests at the end for changes in the middle of a stream.
@@ -21,7 +24,8 @@ QUIET_PS = MS
 
 SCENARIOS = ["healthy", "gappy-adapter", "bricked", "protected", "flash-asleep", "noisy"]
 BAUDS = [460_800, 921_600, 3_000_000]
-FCLKS = [24.5e6, 31e6]
+FCLKS = [22e6, 24.5e6, 26.44e6, 28e6, 31e6]
+PHASES = [7 / 16, 0.46, 0.5, 9 / 16]
 
 
 @dataclass(frozen=True)
@@ -181,8 +185,25 @@ def traffic(draw: st.DrawFn, valid: bool) -> tuple[BenchConfig, list[Op]]:
     baud = draw(st.sampled_from(BAUDS))
     fclk = draw(st.sampled_from(FCLKS))
     base = scenario_config(scenario)
-    config = replace(base, baud=baud, reset_line="rts", chip=replace(base.chip, fclk_hz=fclk))
-    centre = min(0x7F, divider_for(baud, fclk))
+    # The adapter and the chip's side of the line: every preset, receiver and drive.
+    adapter = with_preset(base.adapter, draw(st.sampled_from(list(ADAPTER_PRESETS))))
+    adapter = replace(
+        adapter,
+        receiver=draw(st.sampled_from(RECEIVERS)),
+        sample_phase=draw(st.sampled_from(PHASES)),
+    )
+    config = replace(
+        base,
+        baud=baud,
+        reset_line="rts",
+        chip=replace(base.chip, fclk_hz=fclk),
+        adapter=adapter,
+        answer_drive=draw(st.sampled_from(DRIVES)),
+        release_rise_ns=draw(st.sampled_from([0.0, 30.0, 250.0])),
+        end_trim_clocks=draw(st.sampled_from([0, 4])),
+        answer_delay_clocks=draw(st.integers(2, 12)),
+    )
+    centre = min(0x7F, divider_for(line_baud(adapter, baud), fclk))
     preamble = [
         Op("pause", draw(st.integers(0, 3000)) * US),
         Op("write", 0, write_frame(0x0602, [0x05])),

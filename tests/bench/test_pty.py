@@ -43,8 +43,10 @@ def header(addr: int, rw_id: int) -> bytes:
 
 
 def decode(chars: bytes) -> int:
-    """8 answer cells: bit 5 of the first char, bit 4 of the next seven; clear = 1."""
-    value = 0 if chars[0] & 0x20 else 1
+    """8 answer cells: bit 7 of the first char (where the request's echo merges with the
+    first cell, the answer's delay would move a bit-5 sample onto a 0 cell's low at
+    3 Mbaud), bit 4 of the next seven; clear = 1."""
+    value = 0 if chars[0] & 0x80 else 1
     for ch in chars[1:8]:
         value = (value << 1) | (0 if ch & 0x10 else 1)
     return value
@@ -265,3 +267,28 @@ def test_reopen_at_other_bauds_and_load_flash(start: type[Server], tmp_path: Pat
         os.close(fd)
     server.stop()
     assert saved.read_bytes() == image + b"\xff" * (FLASH_SIZE - len(image))
+
+
+def test_adapter_preset_on_the_pty(start: type[Server]) -> None:
+    """--adapter cp2102 serves a 3 Mbaud request at 921600 (AN205): a client at 3 M still
+    gets its echo, but the chip answers at the divider for 921600, not for 3 M."""
+    server = start("--adapter", "cp2102")
+    with serial.Serial(server.path, 3_000_000, timeout=1.0) as port:
+        sw = SWire(port)
+        sw.take_chip(921_600)  # the divider for the rate actually on the line
+        assert sw.read(CHIP_ID, 2) == b"\x62\x55"
+    server.stop()
+
+
+def test_unknown_adapter_preset_is_refused() -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "swsflash.bench", "--adapter", "ch999"],
+        capture_output=True,
+        env=env,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "ch999" in err and all(name in err for name in ("ch340", "cp2102", "ft232", "pl2303"))
