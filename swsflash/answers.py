@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
+
+from .errors import ChipNotAnswering
 
 REQUEST = 0xFE  # 2 T low: "one unit of low level" that asks for the next byte
 FILLER = 0xFF  # 1 T low: the shortest character, covered by the chip's answer
@@ -62,112 +65,103 @@ class Hypothesis:
 
 def slot_tx(chars: int | None) -> bytes:
     """TX characters of one read slot: the request and fillers; None = a lone request
-    (one round trip per byte, the line idles high after it)."""
+    (one round trip per byte: the line idles high after it)."""
     return bytes([REQUEST]) if chars is None else bytes([REQUEST] + [FILLER] * (chars - 1))
 
 
 # -- line model -------------------------------------------------------------------------------
 
+Lows = list[tuple[float, float]]
 
-def _tx_lows(tx: bytes) -> list[tuple[float, float]]:
+
+@lru_cache(maxsize=64)
+def _tx_lows(tx: bytes) -> tuple[tuple[float, float], ...]:
     """Low intervals of TX sending ``tx`` back to back from t = 0 (8N1, LSB first)."""
-    lows: list[tuple[float, float]] = []
+    lows: Lows = []
     for i, c in enumerate(tx):
-        bits = [0, *((c >> k) & 1 for k in range(8)), 1]
-        base = i * CHAR_BITS
+        bits = [0, *((c >> k) & 1 for k in range(8))]
         for k, b in enumerate(bits):
             if b == 0:
-                _append(lows, base + k, base + k + 1)
-    return lows
+                _append(lows, i * CHAR_BITS + k, i * CHAR_BITS + k + 1)
+    return tuple(lows)
 
 
-def _chip_lows(h: Hypothesis, value: int) -> list[tuple[float, float]]:
-    lows: list[tuple[float, float]] = []
-    for j in range(DATA_CELLS):
-        s = h.offset + j * CELL_UNITS * h.unit
-        low = 4 if (value >> (7 - j)) & 1 else 1
-        _append(lows, s, s + low * h.unit)
-    s = h.offset + DATA_CELLS * CELL_UNITS * h.unit
-    _append(lows, s, s + h.unit)
-    return lows
-
-
-def _append(lows: list[tuple[float, float]], a: float, b: float) -> None:
+def _append(lows: Lows, a: float, b: float) -> None:
     if lows and lows[-1][1] >= a:
         lows[-1] = (lows[-1][0], max(lows[-1][1], b))
     else:
         lows.append((a, b))
 
 
-def _merge(xs: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    for a, b in sorted(xs):
-        if b > a:
-            _append(out, a, b)
+def line_lows(h: Hypothesis, values: Sequence[int], chars: int | None) -> Lows:
+    """The SWS line's low intervals for consecutive slots: each request is answered
+    ``h.offset`` after its falling edge; while the chip drives, TX shows only if it is
+    open-drain (then TX's lows win over the chip's released highs)."""
+    period = CHAR_BITS * (chars or 0)
+    chip: Lows = []
+    windows: Lows = []
+    for i, value in enumerate(values):
+        base = i * period + h.offset
+        for j in range(DATA_CELLS):
+            s = base + j * CELL_UNITS * h.unit
+            chip.append((s, s + (4 if (value >> (7 - j)) & 1 else 1) * h.unit))
+        s = base + DATA_CELLS * CELL_UNITS * h.unit
+        chip.append((s, s + h.unit))
+        windows.append((base, i * period + h.answer_end))
+    tx = _tx_lows(slot_tx(chars) * len(values) if chars else slot_tx(None))
+    if h.drive is Drive.PUSH_PULL:
+        tx = tuple(_outside(tx, windows))
+    out: Lows = []
+    for a, b in sorted((*tx, *chip)):
+        _append(out, a, b)
     return out
 
 
-def line_lows(h: Hypothesis, value: int, tx: bytes) -> list[tuple[float, float]]:
-    """The SWS line's low intervals during one slot: the chip's answer over TX's echo."""
-    tx_lows = _tx_lows(tx)
-    chip = _chip_lows(h, value)
-    if h.drive is Drive.OPEN_DRAIN:
-        return _merge(tx_lows + chip)
-    a, b = h.offset, h.answer_end
-    outside: list[tuple[float, float]] = []
-    for lo, hi in tx_lows:  # TX shows only where the chip does not drive
-        if lo < a:
-            outside.append((lo, min(hi, a)))
-        if hi > b:
-            outside.append((max(lo, b), hi))
-    return _merge(outside + chip)
+def _outside(lows: Iterable[tuple[float, float]], windows: Lows) -> Iterable[tuple[float, float]]:
+    """The parts of ``lows`` outside every window (both sorted)."""
+    w = 0
+    for a, b in lows:
+        while w < len(windows) and windows[w][1] <= a:
+            w += 1
+        k = w
+        while k < len(windows) and windows[k][0] < b and a < b:
+            if windows[k][0] > a:
+                yield (a, windows[k][0])
+            a = max(a, windows[k][1])
+            k += 1
+        if a < b:
+            yield (a, b)
 
 
 class _Line:
     """Level queries on a piecewise-constant line (high outside the low intervals)."""
 
-    def __init__(self, lows: list[tuple[float, float]]) -> None:
+    def __init__(self, lows: Lows) -> None:
         self.starts = [a for a, _ in lows]
         self.lows = lows
 
-    def _index(self, t: float) -> int:
-        return bisect.bisect_right(self.starts, t) - 1
-
     def low(self, t: float) -> bool:
-        i = self._index(t)
+        i = bisect.bisect_right(self.starts, t) - 1
         return i >= 0 and t < self.lows[i][1]
 
     def next_low(self, t: float) -> float:
         """First time >= t the line is low (IDLE if never)."""
-        i = self._index(t)
+        i = bisect.bisect_right(self.starts, t) - 1
         if i >= 0 and t < self.lows[i][1]:
             return t
         return self.starts[i + 1] if i + 1 < len(self.starts) else IDLE
 
     def next_high(self, t: float) -> float:
-        i = self._index(t)
-        if i >= 0 and t < self.lows[i][1]:
-            return self.lows[i][1]
-        return t
-
-
-@dataclass(frozen=True)
-class SlotRx:
-    """What RX reports for one slot, and when the receiver is free again."""
-
-    chars: bytes
-    free_at: float  # receiver hunting for a start bit on a high line from here on
+        i = bisect.bisect_right(self.starts, t) - 1
+        return self.lows[i][1] if i >= 0 and t < self.lows[i][1] else t
 
 
 def receive(
-    lows: list[tuple[float, float]],
-    receiver: Receiver,
-    phase: float,
-    until: float = IDLE,
-    expect: bytes | None = None,
-) -> SlotRx | None:
-    """The UART receiver over a line: frames that start before ``until``. With ``expect``,
-    returns None as soon as a character differs from it (cheap rejection while learning)."""
+    lows: Lows, receiver: Receiver, phase: float, until: float = IDLE, expect: bytes | None = None
+) -> tuple[bytes, float] | None:
+    """The adapter's UART over a line: the characters of frames that start before
+    ``until``, and from when it hunts for a start bit on a line that stays high until
+    ``until``. With ``expect``: None as soon as a character differs (cheap rejection)."""
     line = _Line(lows)
     out = bytearray()
     t = 0.0
@@ -188,15 +182,304 @@ def receive(
         t = start + (9 + phase)  # the stop-bit sample
         if receiver is Receiver.WAIT_HIGH:
             t = line.next_high(t)
-        # RESTART: a low stop sample is itself the next start edge (next_low(t) == t)
+        # RESTART: a low stop sample is itself the next start edge, next_low(t) == t
     if expect is not None and len(out) != len(expect):
         return None
-    return SlotRx(bytes(out), t)
+    return bytes(out), t
 
 
-def slot_rx(h: Hypothesis, value: int, tx: bytes) -> SlotRx:
-    """RX characters of one slot answering ``value`` while TX sends ``tx``."""
-    until = IDLE if len(tx) == 1 else len(tx) * CHAR_BITS
-    rx = receive(line_lows(h, value, tx), h.receiver, h.phase, until)
-    assert rx is not None
-    return rx
+def burst_rx(h: Hypothesis, values: Sequence[int], chars: int | None) -> bytes:
+    """RX characters of a whole read burst (or, with chars=None, of one lone request)."""
+    got = receive(line_lows(h, values, chars), h.receiver, h.phase)
+    assert got is not None
+    return got[0]
+
+
+# -- codebook ---------------------------------------------------------------------------------
+
+
+class GarbledAnswer(ChipNotAnswering):
+    """RX characters that are no byte's answer under what was learned at connect time."""
+
+    title = "garbled answer from the chip"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            "the chip's answers no longer look as they did when the connection was set up: "
+            "check the 1 kOhm resistor and the GND wire, keep the wires short, try a lower --baud",
+        )
+
+
+def slot_fits(h: Hypothesis, chars: int, guard: float = 0.5) -> bool:
+    """Does the answer cover every filler's low and end (with ``guard`` T to spare) before
+    the next request? A filler low after the chip lets go would be taken as a request."""
+    last_filler_low = (chars - 1) * CHAR_BITS + 1
+    return last_filler_low + guard <= h.answer_end <= chars * CHAR_BITS - guard
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """The RX characters of one slot for each byte value, and the strict parser."""
+
+    chars: int | None  # TX characters per slot; None: one request per round trip
+    words: tuple[bytes, ...]  # words[v]: what RX shows when the chip answers v
+    _index: dict[bytes, int] = field(init=False, repr=False, compare=False)
+    _lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {w: v for v, w in enumerate(self.words)})
+        object.__setattr__(self, "_lengths", tuple(sorted({len(w) for w in self.words})))
+
+    @property
+    def prefix_free(self) -> bool:
+        ws = sorted(self.words)
+        return all(not b.startswith(a) for a, b in itertools.pairwise(ws))
+
+    @property
+    def unambiguous(self) -> bool:
+        """No two values look alike, and a run of slots splits into them one way only."""
+        if len(self._index) != len(self.words) or not all(self.words):
+            return False
+        return self.prefix_free or _uniquely_decodable(set(self.words))
+
+    @property
+    def max_chars(self) -> int:
+        return self._lengths[-1]
+
+    def decode(self, rx: bytes, count: int) -> bytes:
+        """Exactly ``count`` bytes from RX characters, or GarbledAnswer naming the slot."""
+        if self.prefix_free:
+            out = bytearray()
+            pos = 0
+            for i in range(count):
+                for n in self._lengths:
+                    v = self._index.get(rx[pos : pos + n])
+                    if v is not None:
+                        out.append(v)
+                        pos += n
+                        break
+                else:
+                    raise GarbledAnswer(self._where(rx, pos, i, count))
+            if pos != len(rx):
+                raise GarbledAnswer(
+                    f"{len(rx) - pos} characters left over after {count} bytes: "
+                    f"{rx[pos : pos + 16].hex(' ')}"
+                )
+            return bytes(out)
+        parsed = self._parse(rx, 0, count)
+        if parsed is None:
+            raise GarbledAnswer(self._where(rx, 0, 0, count) + " (no way to split the answer)")
+        return parsed
+
+    def _parse(self, rx: bytes, pos: int, left: int) -> bytes | None:
+        if left == 0:
+            return b"" if pos == len(rx) else None
+        for n in self._lengths:
+            v = self._index.get(rx[pos : pos + n])
+            if v is not None and (rest := self._parse(rx, pos + n, left - 1)) is not None:
+                return bytes([v]) + rest
+        return None
+
+    def _where(self, rx: bytes, pos: int, i: int, count: int) -> str:
+        if pos >= len(rx):
+            return f"the answer ended after {i} of {count} bytes ({len(rx)} characters)"
+        got = rx[pos : pos + self.max_chars].hex(" ")
+        return f"byte {i} of {count} (character {pos}): {got} is no byte's answer"
+
+
+def _uniquely_decodable(words: set[bytes]) -> bool:
+    """Sardinas-Patterson: no sequence of words can be read as two different ones."""
+
+    def tails(xs: Iterable[bytes], ys: Iterable[bytes]) -> set[bytes]:
+        return {y[len(x) :] for x in xs for y in ys if len(y) > len(x) and y.startswith(x)}
+
+    current = tails(words, words)
+    seen: set[frozenset[bytes]] = set()
+    while current:
+        if current & words:
+            return False
+        key = frozenset(current)
+        if key in seen:
+            return True
+        seen.add(key)
+        current = tails(current, words) | tails(words, current)
+    return True
+
+
+@lru_cache(maxsize=256)
+def codebook(h: Hypothesis, chars: int | None, guard: float = 0.5) -> Codebook | None:
+    """The hypothesis' codebook for a slot shape, or None when the slot does not suit it:
+    the answer overruns the slot, the receiver is still busy at the next request, or two
+    values (or runs of them) would look alike."""
+    if chars is not None and not slot_fits(h, chars, guard):
+        return None
+    until = IDLE if chars is None else chars * CHAR_BITS
+    words = []
+    for v in range(256):
+        got = receive(line_lows(h, (v,), chars), h.receiver, h.phase, until)
+        if got is None or got[1] > until:
+            return None
+        words.append(got[0])
+    book = Codebook(chars, tuple(words))
+    return book if book.unambiguous else None
+
+
+# -- learning ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What RX returned for reads of known bytes (the divider just written, the chip id,
+    a pattern written to SRAM)."""
+
+    values: bytes
+    rx: bytes
+    chars: int | None = None  # TX characters per slot; None: one lone request (one value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _word(h: Hypothesis, value: int, chars: int | None) -> bytes | None:
+    """One slot's RX characters, or None when the receiver is still busy at the next
+    request (then slots would not read independently)."""
+    until = IDLE if chars is None else chars * CHAR_BITS
+    got = receive(line_lows(h, (value,), chars), h.receiver, h.phase, until)
+    return None if got is None or got[1] > until else got[0]
+
+
+def reproduces(h: Hypothesis, obs: Observation, guard: float = 0.5) -> bool:
+    if obs.chars is None:
+        if len(obs.values) != 1:
+            raise ValueError("a lone-request observation holds exactly one byte")
+        lows = line_lows(h, obs.values, None)
+        return receive(lows, h.receiver, h.phase, expect=obs.rx) is not None
+    if not slot_fits(h, obs.chars, guard):
+        return False
+    pos = 0
+    for v in obs.values:
+        w = _word(h, v, obs.chars)
+        if w is None or obs.rx[pos : pos + len(w)] != w:
+            return False
+        pos += len(w)
+    return pos == len(obs.rx)
+
+
+@dataclass(frozen=True)
+class Space:
+    """The hypotheses learning tries: a grid over the unknowns."""
+
+    offsets: tuple[float, ...]
+    units: tuple[float, ...]
+    phases: tuple[float, ...] = (0.4, 0.45, 0.5, 0.55, 0.6)
+    receivers: tuple[Receiver, ...] = (Receiver.RESTART, Receiver.WAIT_HIGH)
+    drives: tuple[Drive, ...] = (Drive.PUSH_PULL, Drive.OPEN_DRAIN)
+
+    @classmethod
+    def for_divider(
+        cls,
+        divider: int,
+        baud: int,
+        fclk_hz: tuple[float, float] = (21e6, 29e6),
+        delay_clocks: tuple[float, float] = (0.0, 16.0),
+        unit_step: float = 0.004,
+        offset_step: float = 0.05,
+    ) -> Space:
+        """Everything plausible at a divider: the chip answers 2 T after the request's 2 T
+        low ends ("high longer than low") plus a few system clocks; unit = divider/Fclk."""
+        lo_u, hi_u = divider * baud / fclk_hz[1], divider * baud / fclk_hz[0]
+        lo_o = 4 + delay_clocks[0] * baud / fclk_hz[1]
+        hi_o = 4 + delay_clocks[1] * baud / fclk_hz[0]
+        return cls(_grid(lo_o, hi_o, offset_step), _grid(lo_u, hi_u, unit_step * (lo_u + hi_u) / 2))
+
+    @classmethod
+    def near(cls, fit: Fit, scale: float = 1.0, spread: float = 0.015) -> Space:
+        """Around what an earlier fit found; ``scale`` = new divider / old divider."""
+        us = [h.unit * scale for h in fit.hypotheses]
+        os = [h.offset for h in fit.hypotheses]
+        lo_u, hi_u = min(us) * (1 - spread), max(us) * (1 + spread)
+        return cls(
+            _grid(min(os) - 0.1, max(os) + 0.1, 0.05),
+            _grid(lo_u, hi_u, 0.002 * (lo_u + hi_u) / 2),
+            tuple(sorted({h.phase for h in fit.hypotheses})),
+            tuple(r for r in Receiver if any(h.receiver is r for h in fit.hypotheses)),
+            tuple(d for d in Drive if any(h.drive is d for h in fit.hypotheses)),
+        )
+
+
+def _grid(lo: float, hi: float, step: float) -> tuple[float, ...]:
+    n = max(1, round((hi - lo) / step))
+    return tuple(lo + (hi - lo) * i / n for i in range(n + 1))
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The hypotheses that reproduce every observation exactly."""
+
+    hypotheses: tuple[Hypothesis, ...]
+
+    def refine(self, observations: Sequence[Observation], guard: float = 0.5) -> Fit | None:
+        kept = tuple(
+            h for h in self.hypotheses if all(reproduces(h, o, guard) for o in observations)
+        )
+        return Fit(kept) if kept else None
+
+    def representatives(self, k: int = 6) -> tuple[Hypothesis, ...]:
+        hs = self.hypotheses
+        if len(hs) <= k:
+            return hs
+        return tuple(hs[round(i * (len(hs) - 1) / (k - 1))] for i in range(k))
+
+    def codebook(self, chars: int | None, guard: float = 0.5) -> Codebook | None:
+        """The codebook every representative agrees on, or None: then read the 0x00..0xFF
+        pattern in this slot shape first, and refine."""
+        books = [codebook(h, chars, guard) for h in self.representatives()]
+        first = books[0]
+        if first is None or any(b is None or b.words != first.words for b in books):
+            return None
+        return first
+
+    def slot_chars(self, guard: float = 0.5) -> int | None:
+        """TX characters per pipelined slot that suit every hypothesis (None: none does).
+        The answer's end decides it; a slot is a whole number of characters."""
+        end = max(h.answer_end for h in self.hypotheses)
+        chars = math.ceil((end + guard) / CHAR_BITS)
+        if not all(slot_fits(h, chars, guard) for h in self.hypotheses):
+            return None
+        if any(codebook(h, chars, guard) is None for h in self.representatives()):
+            return None
+        return chars
+
+
+def learn(observations: Sequence[Observation], space: Space, guard: float = 0.5) -> Fit | None:
+    """Every hypothesis in ``space`` that reproduces all observations exactly, or None."""
+    obs = sorted(observations, key=lambda o: (o.chars is not None, len(o.values)))
+    # Lone requests are answered after TX went quiet: the chip's drive type cannot show.
+    blind = all(o.chars is None for o in obs)
+    drives = space.drives[:1] if blind else space.drives
+    found: list[Hypothesis] = []
+    for rec, phase, off, drive in itertools.product(
+        space.receivers, space.phases, space.offsets, drives
+    ):
+        for unit in space.units:
+            h = Hypothesis(off, unit, rec, phase, drive)
+            if all(reproduces(h, o, guard) for o in obs):
+                found.append(h)
+    if blind:
+        found = [replace(h, drive=d) for h in found for d in space.drives]
+    return Fit(tuple(found)) if found else None
+
+
+def choose_pipeline(fits: dict[int, Fit], guard: float = 0.5) -> tuple[int, int] | None:
+    """The divider and slot length for pipelined reads: the fewest characters per byte,
+    then the middle of the longest run of dividers that give it (margin on both sides)."""
+    slots = {d: n for d, f in fits.items() if (n := f.slot_chars(guard)) is not None}
+    if not slots:
+        return None
+    best = min(slots.values())
+    run: list[int] = []
+    longest: list[int] = []
+    for d in sorted(d for d, n in slots.items() if n == best):
+        run = [*run, d] if run and d == run[-1] + 1 else [d]
+        if len(run) > len(longest):
+            longest = run
+    return longest[len(longest) // 2], best
