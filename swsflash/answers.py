@@ -338,6 +338,21 @@ class Observation:
     chars: int | None = None  # TX characters per slot; None: one lone request (one value)
 
 
+@dataclass(frozen=True)
+class ChipGuess:
+    """The unknowns that stay the same across dividers: the chip's clock period (in T),
+    its answer offset, and the adapter's receiver."""
+
+    clock: float  # one system clock in T (baud / Fclk); a unit is ``divider`` clocks
+    offset: float
+    receiver: Receiver
+    phase: float
+    drive: Drive
+
+    def at(self, divider: int) -> Hypothesis:
+        return Hypothesis(self.offset, divider * self.clock, self.receiver, self.phase, self.drive)
+
+
 @lru_cache(maxsize=1 << 16)
 def _word(h: Hypothesis, value: int, chars: int | None) -> bytes | None:
     """One slot's RX characters, or None when the receiver is still busy at the next
@@ -364,46 +379,41 @@ def reproduces(h: Hypothesis, obs: Observation, guard: float = 0.5) -> bool:
     return pos == len(obs.rx)
 
 
+Observations = dict[int, list[Observation]]  # by the divider they were made at
+
+
 @dataclass(frozen=True)
 class Space:
-    """The hypotheses learning tries: a grid over the unknowns."""
+    """The grid learning starts from."""
 
+    clocks: tuple[float, ...]
     offsets: tuple[float, ...]
-    units: tuple[float, ...]
     phases: tuple[float, ...] = (0.4, 0.45, 0.5, 0.55, 0.6)
     receivers: tuple[Receiver, ...] = (Receiver.RESTART, Receiver.WAIT_HIGH)
     drives: tuple[Drive, ...] = (Drive.PUSH_PULL, Drive.OPEN_DRAIN)
 
     @classmethod
-    def for_divider(
+    def for_baud(
         cls,
-        divider: int,
         baud: int,
         fclk_hz: tuple[float, float] = (21e6, 29e6),
         delay_clocks: tuple[float, float] = (0.0, 16.0),
         unit_step: float = 0.004,
-        offset_step: float = 0.05,
+        top_divider: int = 0x7F,
     ) -> Space:
-        """Everything plausible at a divider: the chip answers 2 T after the request's 2 T
-        low ends ("high longer than low") plus a few system clocks; unit = divider/Fclk."""
-        lo_u, hi_u = divider * baud / fclk_hz[1], divider * baud / fclk_hz[0]
-        lo_o = 4 + delay_clocks[0] * baud / fclk_hz[1]
-        hi_o = 4 + delay_clocks[1] * baud / fclk_hz[0]
-        return cls(_grid(lo_o, hi_o, offset_step), _grid(lo_u, hi_u, unit_step * (lo_u + hi_u) / 2))
+        """Everything plausible: the chip answers once the line has been high as long as
+        the request's 2 T low ("high longer than low"), plus a few system clocks."""
+        lo_c, hi_c = baud / fclk_hz[1], baud / fclk_hz[0]
+        top = min(top_divider, round(2 * fclk_hz[1] / baud) + 8)  # the scan's end
+        lo_o = 4 + delay_clocks[0] * lo_c
+        hi_o = 4 + delay_clocks[1] * hi_c
+        return cls(_grid(lo_c, hi_c, unit_step / top), _grid(lo_o, hi_o, 0.05))
 
-    @classmethod
-    def near(cls, fit: Fit, scale: float = 1.0, spread: float = 0.015) -> Space:
-        """Around what an earlier fit found; ``scale`` = new divider / old divider."""
-        us = [h.unit * scale for h in fit.hypotheses]
-        os = [h.offset for h in fit.hypotheses]
-        lo_u, hi_u = min(us) * (1 - spread), max(us) * (1 + spread)
-        return cls(
-            _grid(min(os) - 0.1, max(os) + 0.1, 0.05),
-            _grid(lo_u, hi_u, 0.002 * (lo_u + hi_u) / 2),
-            tuple(sorted({h.phase for h in fit.hypotheses})),
-            tuple(r for r in Receiver if any(h.receiver is r for h in fit.hypotheses)),
-            tuple(d for d in Drive if any(h.drive is d for h in fit.hypotheses)),
-        )
+    def guesses(self) -> Iterable[ChipGuess]:
+        for rec, phase, off, drive, clock in itertools.product(
+            self.receivers, self.phases, self.offsets, self.drives, self.clocks
+        ):
+            yield ChipGuess(clock, off, rec, phase, drive)
 
 
 def _grid(lo: float, hi: float, step: float) -> tuple[float, ...]:
@@ -411,74 +421,76 @@ def _grid(lo: float, hi: float, step: float) -> tuple[float, ...]:
     return tuple(lo + (hi - lo) * i / n for i in range(n + 1))
 
 
+def _survives(g: ChipGuess, observations: Observations, guard: float) -> bool:
+    return all(
+        reproduces(g.at(d), o, guard)
+        for d, obs in observations.items()
+        for o in sorted(obs, key=lambda o: (o.chars is not None, len(o.values)))
+    )
+
+
+def learn(observations: Observations, start: Space | Fit, guard: float = 0.5) -> Fit | None:
+    """Every guess (from a grid, or an earlier fit) that reproduces all observations
+    exactly, or None. Lone requests are answered after TX went quiet, so they cannot show
+    how the chip drives: such guesses are tried with one drive and kept with every drive."""
+    blind = all(o.chars is None for obs in observations.values() for o in obs)
+    if isinstance(start, Fit):
+        kept = tuple(g for g in start.guesses if _survives(g, observations, guard))
+    elif blind:
+        one = replace(start, drives=start.drives[:1])
+        kept = tuple(
+            replace(g, drive=d)
+            for g in one.guesses()
+            if _survives(g, observations, guard)
+            for d in start.drives
+        )
+    else:
+        kept = tuple(g for g in start.guesses() if _survives(g, observations, guard))
+    return Fit(kept) if kept else None
+
+
 @dataclass(frozen=True)
 class Fit:
-    """The hypotheses that reproduce every observation exactly."""
+    """The guesses that reproduce every observation exactly."""
 
-    hypotheses: tuple[Hypothesis, ...]
+    guesses: tuple[ChipGuess, ...]
 
-    def refine(self, observations: Sequence[Observation], guard: float = 0.5) -> Fit | None:
-        kept = tuple(
-            h for h in self.hypotheses if all(reproduces(h, o, guard) for o in observations)
-        )
-        return Fit(kept) if kept else None
+    def representatives(self, k: int = 6) -> tuple[ChipGuess, ...]:
+        gs = self.guesses
+        if len(gs) <= k:
+            return gs
+        return tuple(gs[round(i * (len(gs) - 1) / (k - 1))] for i in range(k))
 
-    def representatives(self, k: int = 6) -> tuple[Hypothesis, ...]:
-        hs = self.hypotheses
-        if len(hs) <= k:
-            return hs
-        return tuple(hs[round(i * (len(hs) - 1) / (k - 1))] for i in range(k))
-
-    def codebook(self, chars: int | None, guard: float = 0.5) -> Codebook | None:
+    def codebook(self, divider: int, chars: int | None, guard: float = 0.5) -> Codebook | None:
         """The codebook every representative agrees on, or None: then read the 0x00..0xFF
-        pattern in this slot shape first, and refine."""
-        books = [codebook(h, chars, guard) for h in self.representatives()]
+        pattern in this slot shape first and learn from it."""
+        books = [codebook(g.at(divider), chars, guard) for g in self.representatives()]
         first = books[0]
         if first is None or any(b is None or b.words != first.words for b in books):
             return None
         return first
 
-    def slot_chars(self, guard: float = 0.5) -> int | None:
-        """TX characters per pipelined slot that suit every hypothesis (None: none does).
-        The answer's end decides it; a slot is a whole number of characters."""
-        end = max(h.answer_end for h in self.hypotheses)
-        chars = math.ceil((end + guard) / CHAR_BITS)
-        if not all(slot_fits(h, chars, guard) for h in self.hypotheses):
-            return None
-        if any(codebook(h, chars, guard) is None for h in self.representatives()):
-            return None
-        return chars
+    def slot_chars(self, divider: int, guard: float = 0.5) -> list[int]:
+        """TX characters per pipelined slot that suit some guesses at this divider, the
+        likeliest first: a slot is whole characters, so the answer's end decides it."""
+        votes: dict[int, int] = {}
+        for g in self.guesses:
+            h = g.at(divider)
+            n = math.ceil((h.answer_end + guard) / CHAR_BITS)
+            if slot_fits(h, n, guard):
+                votes[n] = votes.get(n, 0) + 1
+        return sorted(votes, key=lambda n: -votes[n])
 
 
-def learn(observations: Sequence[Observation], space: Space, guard: float = 0.5) -> Fit | None:
-    """Every hypothesis in ``space`` that reproduces all observations exactly, or None."""
-    obs = sorted(observations, key=lambda o: (o.chars is not None, len(o.values)))
-    # Lone requests are answered after TX went quiet: the chip's drive type cannot show.
-    blind = all(o.chars is None for o in obs)
-    drives = space.drives[:1] if blind else space.drives
-    found: list[Hypothesis] = []
-    for rec, phase, off, drive in itertools.product(
-        space.receivers, space.phases, space.offsets, drives
-    ):
-        for unit in space.units:
-            h = Hypothesis(off, unit, rec, phase, drive)
-            if all(reproduces(h, o, guard) for o in obs):
-                found.append(h)
-    if blind:
-        found = [replace(h, drive=d) for h in found for d in space.drives]
-    return Fit(tuple(found)) if found else None
-
-
-def choose_pipeline(fits: dict[int, Fit], guard: float = 0.5) -> tuple[int, int] | None:
-    """The divider and slot length for pipelined reads: the fewest characters per byte,
-    then the middle of the longest run of dividers that give it (margin on both sides)."""
-    slots = {d: n for d, f in fits.items() if (n := f.slot_chars(guard)) is not None}
-    if not slots:
+def choose_pipeline(candidates: dict[int, int]) -> tuple[int, int] | None:
+    """From working (divider -> slot characters) pairs: the fewest characters per byte,
+    then the middle of the longest run of dividers giving it (margin on both sides)."""
+    if not candidates:
         return None
-    best = min(slots.values())
+    best = min(candidates.values())
     run: list[int] = []
     longest: list[int] = []
-    for d in sorted(d for d, n in slots.items() if n == best):
+    for d in sorted(d for d, n in candidates.items() if n == best):
         run = [*run, d] if run and d == run[-1] + 1 else [d]
         if len(run) > len(longest):
             longest = run
