@@ -97,6 +97,12 @@ def line_lows(h: Hypothesis, values: Sequence[int], chars: int | None) -> Lows:
     """The SWS line's low intervals for consecutive slots: each request is answered
     ``h.offset`` after its falling edge; while the chip drives, TX shows only if it is
     open-drain (then TX's lows win over the chip's released highs)."""
+    if chars is None and h.offset >= 2 and len(values) == 1:  # the common case, fast
+        o, u, v = h.offset, h.unit, values[0]
+        lows = [(0.0, 2.0)]  # the request's start bit and bit 0
+        lows += [(s, s + (4 * u if (v >> (7 - j)) & 1 else u)) for j, s in _cells(o, u)]
+        lows.append((o + 40 * u, o + 41 * u))
+        return lows
     period = CHAR_BITS * (chars or 0)
     chip: Lows = []
     windows: Lows = []
@@ -133,27 +139,8 @@ def _outside(lows: Iterable[tuple[float, float]], windows: Lows) -> Iterable[tup
             yield (a, b)
 
 
-class _Line:
-    """Level queries on a piecewise-constant line (high outside the low intervals)."""
-
-    def __init__(self, lows: Lows) -> None:
-        self.starts = [a for a, _ in lows]
-        self.lows = lows
-
-    def low(self, t: float) -> bool:
-        i = bisect.bisect_right(self.starts, t) - 1
-        return i >= 0 and t < self.lows[i][1]
-
-    def next_low(self, t: float) -> float:
-        """First time >= t the line is low (IDLE if never)."""
-        i = bisect.bisect_right(self.starts, t) - 1
-        if i >= 0 and t < self.lows[i][1]:
-            return t
-        return self.starts[i + 1] if i + 1 < len(self.starts) else IDLE
-
-    def next_high(self, t: float) -> float:
-        i = bisect.bisect_right(self.starts, t) - 1
-        return self.lows[i][1] if i >= 0 and t < self.lows[i][1] else t
+def _cells(o: float, u: float) -> list[tuple[int, float]]:
+    return [(j, o + j * CELL_UNITS * u) for j in range(DATA_CELLS)]
 
 
 def receive(
@@ -162,27 +149,37 @@ def receive(
     """The adapter's UART over a line: the characters of frames that start before
     ``until``, and from when it hunts for a start bit on a line that stays high until
     ``until``. With ``expect``: None as soon as a character differs (cheap rejection)."""
-    line = _Line(lows)
+    starts = [a for a, _ in lows]
+    ends = [b for _, b in lows]
+    find = bisect.bisect_right
+
+    def low(t: float) -> bool:
+        i = find(starts, t) - 1
+        return i >= 0 and t < ends[i]
+
     out = bytearray()
     t = 0.0
     while True:
-        start = line.next_low(t)
+        i = find(starts, t) - 1  # next start edge: now if low, else the next low interval
+        start = t if i >= 0 and t < ends[i] else starts[i + 1] if i + 1 < len(starts) else IDLE
         if start >= until:
             break
-        if not line.low(start + phase):  # a glitch shorter than the start-bit sample
+        if not low(start + phase):  # a glitch shorter than the start-bit sample
             t = start + phase
             continue
         value = 0
         for k in range(8):
-            if not line.low(start + (1 + k + phase)):
+            if not low(start + (1 + k + phase)):
                 value |= 1 << k
         if expect is not None and (len(out) >= len(expect) or expect[len(out)] != value):
             return None
         out.append(value)
         t = start + (9 + phase)  # the stop-bit sample
         if receiver is Receiver.WAIT_HIGH:
-            t = line.next_high(t)
-        # RESTART: a low stop sample is itself the next start edge, next_low(t) == t
+            i = find(starts, t) - 1
+            if i >= 0 and t < ends[i]:
+                t = ends[i]
+        # RESTART: a low stop sample is itself the next start edge
     if expect is not None and len(out) != len(expect):
         return None
     return bytes(out), t
@@ -384,7 +381,7 @@ Observations = dict[int, list[Observation]]  # by the divider they were made at
 
 @dataclass(frozen=True)
 class Space:
-    """The grid learning starts from."""
+    """The grid learning starts from; learning refines it where guesses run out."""
 
     clocks: tuple[float, ...]
     offsets: tuple[float, ...]
@@ -398,20 +395,19 @@ class Space:
         baud: int,
         fclk_hz: tuple[float, float] = (21e6, 29e6),
         delay_clocks: tuple[float, float] = (0.0, 16.0),
-        unit_step: float = 0.004,
-        top_divider: int = 0x7F,
+        clock_steps: int = 48,
+        offset_step: float = 0.1,
     ) -> Space:
         """Everything plausible: the chip answers once the line has been high as long as
         the request's 2 T low ("high longer than low"), plus a few system clocks."""
         lo_c, hi_c = baud / fclk_hz[1], baud / fclk_hz[0]
-        top = min(top_divider, round(2 * fclk_hz[1] / baud) + 8)  # the scan's end
-        lo_o = 4 + delay_clocks[0] * lo_c
-        hi_o = 4 + delay_clocks[1] * hi_c
-        return cls(_grid(lo_c, hi_c, unit_step / top), _grid(lo_o, hi_o, 0.05))
+        lo_o, hi_o = 4 + delay_clocks[0] * lo_c, 4 + delay_clocks[1] * hi_c
+        offsets = _grid(lo_o, hi_o, offset_step)
+        return cls(_grid(lo_c, hi_c, (hi_c - lo_c) / clock_steps), offsets)
 
-    def guesses(self) -> Iterable[ChipGuess]:
+    def guesses(self, drives: tuple[Drive, ...]) -> Iterable[ChipGuess]:
         for rec, phase, off, drive, clock in itertools.product(
-            self.receivers, self.phases, self.offsets, self.drives, self.clocks
+            self.receivers, self.phases, self.offsets, drives, self.clocks
         ):
             yield ChipGuess(clock, off, rec, phase, drive)
 
@@ -421,39 +417,14 @@ def _grid(lo: float, hi: float, step: float) -> tuple[float, ...]:
     return tuple(lo + (hi - lo) * i / n for i in range(n + 1))
 
 
-def _survives(g: ChipGuess, observations: Observations, guard: float) -> bool:
-    return all(
-        reproduces(g.at(d), o, guard)
-        for d, obs in observations.items()
-        for o in sorted(obs, key=lambda o: (o.chars is not None, len(o.values)))
-    )
-
-
-def learn(observations: Observations, start: Space | Fit, guard: float = 0.5) -> Fit | None:
-    """Every guess (from a grid, or an earlier fit) that reproduces all observations
-    exactly, or None. Lone requests are answered after TX went quiet, so they cannot show
-    how the chip drives: such guesses are tried with one drive and kept with every drive."""
-    blind = all(o.chars is None for obs in observations.values() for o in obs)
-    if isinstance(start, Fit):
-        kept = tuple(g for g in start.guesses if _survives(g, observations, guard))
-    elif blind:
-        one = replace(start, drives=start.drives[:1])
-        kept = tuple(
-            replace(g, drive=d)
-            for g in one.guesses()
-            if _survives(g, observations, guard)
-            for d in start.drives
-        )
-    else:
-        kept = tuple(g for g in start.guesses() if _survives(g, observations, guard))
-    return Fit(kept) if kept else None
-
-
 @dataclass(frozen=True)
 class Fit:
-    """The guesses that reproduce every observation exactly."""
+    """The guesses that reproduce every observation so far exactly, and the grid steps
+    they were found at (so that learning can look between them)."""
 
     guesses: tuple[ChipGuess, ...]
+    observations: tuple[tuple[int, Observation], ...]
+    steps: tuple[float, float]  # clock, offset
 
     def representatives(self, k: int = 6) -> tuple[ChipGuess, ...]:
         gs = self.guesses
@@ -480,6 +451,72 @@ class Fit:
             if slot_fits(h, n, guard):
                 votes[n] = votes.get(n, 0) + 1
         return sorted(votes, key=lambda n: -votes[n])
+
+
+def _survives(g: ChipGuess, obs: Sequence[tuple[int, Observation]], guard: float) -> bool:
+    return all(reproduces(g.at(d), o, guard) for d, o in obs)
+
+
+def _ordered(observations: Observations) -> list[tuple[int, Observation]]:
+    """Cheapest and most telling first: lone requests, short reads."""
+    flat = [(d, o) for d, obs in observations.items() for o in obs]
+    return sorted(flat, key=lambda x: (x[1].chars is not None, len(x[1].values)))
+
+
+def learn(
+    observations: Observations,
+    start: Space | Fit,
+    guard: float = 0.5,
+    refine_below: int = 24,
+    max_parents: int = 120,
+) -> Fit | None:
+    """Every guess (from a grid, or an earlier fit) that reproduces all observations
+    exactly, or None. When few survive, the grid is halved around the earlier guesses
+    and tried against everything observed so far, so the truth is not lost between
+    grid points as observations pile up."""
+    new = _ordered(observations)
+    if isinstance(start, Fit):
+        piped = any(o.chars is not None for _, o in new)
+        # A pipelined read of the 0x00..0xFF pattern is its own codebook: a few guesses
+        # that reproduce it are enough, and checking each costs 256 slots.
+        pool = start.representatives(24) if piped else start.guesses
+        kept = [g for g in pool if _survives(g, new, guard)]
+        history = (*start.observations, *new)
+        steps = start.steps
+        if len(kept) < refine_below:
+            # A pipelined read shows far more than lone requests: look closer for it.
+            div = 4 if piped else 2
+            steps = (steps[0] / div, steps[1] / div)
+            around = range(-div // 2, div // 2 + 1)
+            phases = (-0.025, 0.0, 0.025) if piped else (0.0,)
+            seen = set(kept)
+            for g in Fit(start.guesses, (), steps).representatives(max_parents):
+                for dc, do, dp in itertools.product(around, around, phases):
+                    c = ChipGuess(
+                        g.clock + dc * steps[0],
+                        g.offset + do * steps[1],
+                        g.receiver,
+                        g.phase + dp,
+                        g.drive,
+                    )
+                    if c not in seen:
+                        seen.add(c)
+                        if _survives(c, new, guard) and _survives(c, history, guard):
+                            kept.append(c)
+        return Fit(tuple(kept), history, steps) if kept else None
+    # Lone requests are answered after TX went quiet, so they cannot show how the chip
+    # drives: such guesses are tried with one drive and kept with every drive.
+    blind = all(o.chars is None for _, o in new)
+    drives = start.drives[:1] if blind else start.drives
+    kept = [g for g in start.guesses(drives) if _survives(g, new, guard)]
+    if blind:
+        kept = [replace(g, drive=d) for g in kept for d in start.drives]
+    steps = (_step(start.clocks), _step(start.offsets))
+    return Fit(tuple(kept), tuple(new), steps) if kept else None
+
+
+def _step(grid: tuple[float, ...]) -> float:
+    return (grid[-1] - grid[0]) / max(1, len(grid) - 1)
 
 
 def choose_pipeline(candidates: dict[int, int]) -> tuple[int, int] | None:
