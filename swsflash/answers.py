@@ -483,7 +483,7 @@ def learn(
         kept = [g for g in pool if _survives(g, new, guard)]
         history = (*start.observations, *new)
         steps = start.steps
-        if len(kept) < refine_below:
+        if len(kept) < (1 if piped else refine_below):
             # A pipelined read shows far more than lone requests: look closer for it.
             div = 4 if piped else 2
             steps = (steps[0] / div, steps[1] / div)
