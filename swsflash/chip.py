@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .errors import ChipNotAnswering, NoAnswer, SilentChip, WiringError
+from .adapters import adapter_note
+from .answers import (
+    Codebook,
+    Fit,
+    Observation,
+    Space,
+    choose_pipeline,
+    derive_codebook,
+    slot_fits,
+)
+from .answers.learn import learn_cached, predicted_lengths
+from .errors import ChipNotAnswering, SilentChip, WiringError
 from .link import END, READ_REQUEST, SwireLink, read_header, write_frame
 
 log = logging.getLogger("swsflash.chip")
@@ -46,15 +58,26 @@ def spi_out_frame(data: bytes) -> bytes:
     return write_frame(REG_SPI_DATA, data)
 
 
-SCRATCH_SRAM = 0x84FF00  # top of SRAM; only used while the CPU is halted
+# The top 512 bytes of the smallest part's SRAM (TLSR8251: 32 KB from 0x840000), so that it
+# exists on every variant; only used while the CPU is halted.
+SCRATCH_SRAM = 0x847E00
+CHIP_ID_BYTES = TLSR825X_ID.to_bytes(2, "little")
+# Every byte value once, for learning the codebook, and again in another order (odd step: a
+# permutation), for checking that a slot does not depend on the one before it.
+PATTERN_A = bytes(range(256))
+PATTERN_B = bytes((i * 167 + 89) % 256 for i in range(256))
+MIN_SLOT_CHARS = 10  # a slot shorter than a word would not leave the answer a cell to spare
+MAX_SLOT_CHARS = 13
+SURE_SLOT_CHARS = 8  # RX characters an answer of eight cells gives at the least (assumption)
 
 
 @dataclass(frozen=True)
 class ClockInfo:
     divider: int
     window: tuple[int, int]  # lowest and highest divider that read back correctly
-    fclk_mhz: float  # the chip's system clock estimated from the window
+    fclk_mhz: float  # the chip's system clock as the learned fit sees it
     pipeline_window: tuple[int, int] | None  # dividers that suit pipelined reads
+    slot_chars: int | None = None  # TX characters per pipelined byte; None: lone requests
 
 
 class Tlsr825x:
@@ -63,6 +86,8 @@ class Tlsr825x:
         self.clock: ClockInfo | None = None
         self.fifo: bool | None = None  # FIFO mode as we last set it; None: unknown
         self._answered = False  # did any divider get an answer, even a garbled one?
+        self.fit: Fit | None = None  # what reads look like, learned by find_clock
+        self._window: tuple[int, int] | None = None
 
     # -- getting hold of the CPU -------------------------------------------------------------
     def halt(self) -> None:
@@ -138,88 +163,228 @@ class Tlsr825x:
         self.link.end()
 
     def find_clock(self) -> ClockInfo:
-        """Scan the whole divider range and take the centre of the working window.
+        """Scan the divider range, learning from each divider's answers what reads look
+        like on this adapter, then choose the divider and the pipelined slot length.
 
         The lowest working divider sits at the edge of the tolerance window, where long runs
         of 1 bits misframe; the centre has margin on both sides.
         """
-        baud = self.link.baud
+        link = self.link
+        baud = link.baud
         lo = max(1, round(2 * 16e6 / baud))
         hi = min(0x7F, round(2 * 48e6 / baud))
-        good: list[int] = []
+        link.pipe = link.lone = None
+        link.use_pipeline = True
+        link.relearn = None
         self._answered = False
+        fit: Fit | None = None
+        fitted: list[int] = []
         for div in range(lo, hi + 1):
-            if self._divider_works(div):
-                good.append(div)
-            elif good and div > good[-1] + 2:
-                break  # past the window
-            elif not self._answered and div - lo >= 2:
-                break  # a live chip answers something at any divider; this one is silent
-        if not good and not self._answered:
+            obs = self._probe(div)
+            if obs is None:
+                if not self._answered and div - lo >= 2:
+                    break  # a live chip answers something at any divider; this one is silent
+                continue
+            self._answered = True
+            new = learn_cached(div, tuple(obs), fit or Space.for_baud(baud))
+            if new is not None:
+                fit = new
+                fitted.append(div)
+                if len(fitted) >= 6 and div > _scan_limit(fit):
+                    break  # past every divider a pipelined slot could use
+        if not self._answered:
             raise SilentChip(
                 "our commands come back as a clean echo, but nothing else ever follows",
                 "the firmware sleeps or has taken the SWS pin (a bricked unit): wire the "
                 "adapter's RTS to the RST pad and use --reset rts, or use --power-window MS "
                 "and apply power when asked, or run 'swsflash recover'",
             )
-        if not good:
-            self.link.write(REG_SWIRE_DIV, bytes([0x05]))
+        window = self._lone_window(fit, fitted) if fit is not None else None
+        if fit is None or window is None:
+            link.write(REG_SWIRE_DIV, bytes([0x05]))
             raise ChipNotAnswering(
                 f"no SWire clock divider between {lo} and {hi} gives a clean answer at {baud} baud",
                 "the chip answers but not in step: try a lower --baud (e.g. 460800), check "
-                "the 1 kOhm resistor, or the chip fell asleep: use --reset or --power-window",
+                "the 1 kOhm resistor, or the chip fell asleep: use --reset or --power-window"
+                + self._adapter_note(),
             )
-        window = _longest_run(good)
-        # The receiver frames a chip bit as one character while it spans ~1.9 .. ~2.37
-        # UART bit-times; the window's edges therefore tell the chip's clock.
-        fclk = (window[0] / 1.9 + window[1] / 2.37) / 2 * baud
-        piped = self._pipeline_window(window)
-        if piped:
-            div = (piped[0] + piped[1] + 1) // 2
-            self.link.pipelined = True
+        self.fit = fit
+        self._window = window
+        piped = self._choose_pipeline(fit, lo, hi)
+        fclk = fit.fclk_hz(baud)
+        if piped is not None:
+            div, chars, run = piped
+            info = ClockInfo(div, window, round(fclk / 1e6, 1), run, chars)
+            link.relearn = self._relearn
         else:
-            div = (window[0] + window[1] + 1) // 2
-            self.link.pipelined = False
-        self.link.write(REG_SWIRE_DIV, bytes([div]))
-        self.clock = ClockInfo(div, window, round(fclk / 1e6, 1), piped)
+            lone = self._lone_divider(fit, window)
+            div = lone[0] if lone else (window[0] + window[1] + 1) // 2
+            info = ClockInfo(div, window, round(fclk / 1e6, 1), None, None)
+        link.write(REG_SWIRE_DIV, bytes([div]))
+        book = fit.codebook(div, None)
+        link.lone = book if book is not None and book.prefix_free else None
+        if link.lone is None:
+            link.lone = self._lone_from_pattern(div)
+        if link.lone is None and piped is None:
+            raise ChipNotAnswering(
+                f"the chip's answers at {baud} baud cannot be told apart reliably",
+                "try --baud 460800" + self._adapter_note(),
+            )
+        self.clock = info
         log.info(
-            "SWire divider %d (window %d..%d, pipelined %s), chip clock ~%.1f MHz",
-            div, *window, piped, fclk / 1e6,
+            "SWire divider %d (window %d..%d, pipelined %s, %s characters per byte), "
+            "chip clock ~%.1f MHz",
+            div, *window, info.pipeline_window, info.slot_chars or "lone", fclk / 1e6,
         )
-        return self.clock
+        if piped is None:
+            self._warn_stepwise(baud)
+        return info
 
-    def _pipeline_window(self, window: tuple[int, int]) -> tuple[int, int] | None:
-        """Dividers at which pipelined reads (ten characters per byte) come back intact:
-        the chip's answer must cover the nine fillers after each request, and no more."""
-        pattern = bytes([0xFF, 0x00, 0xAA, 0x55, 0x80, 0x01, 0x7F, 0xFE])
-        self.link.write(SCRATCH_SRAM, pattern)
-        good: list[int] = []
-        for div in range(window[0], window[1] + 1):
-            self.link.write(REG_SWIRE_DIV, bytes([div]))
-            try:
-                ok = (
-                    self.link.read_pipelined(REG_SWIRE_DIV, 2)[0] == div
-                    and self.link.read_pipelined(SCRATCH_SRAM, len(pattern)) == pattern
-                )
-            except ChipNotAnswering:
-                ok = False
-            if ok:
-                good.append(div)
-        return _longest_run(good) if good else None
-
-    def _divider_works(self, div: int) -> bool:
+    def _probe(self, div: int) -> list[Observation] | None:
+        """Set the divider and read the divider itself and the chip id with lone requests;
+        None when nothing but our own echo comes back (a silent chip)."""
+        link = self.link
         try:
-            self.link.write(REG_SWIRE_DIV, bytes([div]))
-            value = self.link.read(REG_SWIRE_DIV, 1)[0]
-            self._answered = True  # a clean answer, even a wrong one, is an answer
-            if value != div:
-                return False
-            return int.from_bytes(self.link.read(REG_CHIP_ID, 2), "little") in KNOWN_IDS
-        except NoAnswer:
+            link.write(REG_SWIRE_DIV, bytes([div]))
+            obs = []
+            for addr, values in ((REG_SWIRE_DIV, [div]), (REG_CHIP_ID, list(CHIP_ID_BYTES))):
+                link.send(read_header(addr))
+                for v in values:
+                    obs.append(Observation(bytes([v]), link.lone_raw()))
+                link.drain_input(quiet=0.0005, limit=0.02)
+                link.send_unchecked(END)
+                link.drain_input(quiet=0.0005, limit=0.02)
+        except WiringError:
+            link.drain_input()
+            self.resync()
+            return None
+        if all(len(o.rx) <= 1 for o in obs):
+            return None
+        return obs
+
+    def _lone_window(self, fit: Fit, fitted: list[int]) -> tuple[int, int] | None:
+        """The run of dividers around the fitted centre whose lone answers the fit
+        reproduces (codebooks are built only where one is needed: they cost CPU)."""
+        if not fitted:
+            return None
+        centre = round(2 * fit.fclk_hz(self.link.baud) / self.link.baud)
+        start = min(fitted, key=lambda d: abs(d - centre))
+        return _run_around(fitted, start)
+
+    def _lone_divider(self, fit: Fit, window: tuple[int, int]) -> tuple[int, Codebook] | None:
+        """The divider nearest the window's centre with an unambiguous lone codebook."""
+        centre = (window[0] + window[1] + 1) // 2
+        for d in sorted(range(window[0], window[1] + 1), key=lambda d: abs(d - centre))[:8]:
+            book = fit.codebook(d, None)
+            if book is not None and book.prefix_free:
+                return d, book
+        return None
+
+    def _choose_pipeline(
+        self, fit: Fit, lo: int, hi: int
+    ) -> tuple[int, int, tuple[int, int]] | None:
+        """The divider and slot length for pipelined reads: a read of every byte value
+        teaches the codebook, a second read of them in another order checks it (a slot
+        must not depend on the one before), then the fewest characters per byte with the
+        most margin on both sides. Sets the link's pipeline codebook."""
+        link = self.link
+        by_chars: dict[int, list[int]] = {}
+        for d in range(lo, hi + 1):
+            ns = [n for n in fit.slot_chars(d) if MIN_SLOT_CHARS <= n <= MAX_SLOT_CHARS]
+            if ns:
+                by_chars.setdefault(min(ns), []).append(d)
+        if not by_chars:
+            return None
+        try:
+            link.send(write_frame(SCRATCH_SRAM, PATTERN_A + PATTERN_B))
+        except WiringError:
+            self.resync()
+            return None
+        for chars in sorted(by_chars):
+            books: dict[int, Codebook] = {}
+            for d in by_chars[chars]:
+                book = self._try_pipeline(fit, d, chars)
+                if book is not None:
+                    books[d] = book
+            chosen = choose_pipeline({d: chars for d in books})
+            if chosen is not None:
+                div = chosen[0]
+                run = _run_around(sorted(books), div)
+                link.pipe = books[div]
+                return div, chars, run
+        link.pipe = None
+        return None
+
+    def _try_pipeline(self, fit: Fit, div: int, chars: int) -> Codebook | None:
+        link = self.link
+        try:
+            link.write(REG_SWIRE_DIV, bytes([div]))
+            expect = _predicted_chars(fit, div, chars)
+            rx = link.slots_raw(SCRATCH_SRAM, chars, expect)
+            book = derive_codebook(fit, div, chars, PATTERN_A, rx)
+            if book is None:
+                return None
+            link.pipe = book
+            ok = link.read_pipelined(SCRATCH_SRAM + len(PATTERN_A), len(PATTERN_B)) == PATTERN_B
+        except (ChipNotAnswering, WiringError):
+            link.drain_input()
+            self.resync()
+            ok = False
+        finally:
+            link.pipe = None
+        return book if ok else None
+
+    def _relearn(self) -> bool:
+        """Pipelined reads keep failing: learn the codebook again (the chip's clock may
+        have drifted), and say so when none works any more."""
+        if self.fit is None or self.clock is None:
             return False
-        except ChipNotAnswering:
-            self._answered = True
+        log.warning("pipelined reads fail; learning the chip's answers again")
+        link = self.link
+        baud = link.baud
+        lo = max(1, round(2 * 16e6 / baud))
+        hi = min(0x7F, round(2 * 48e6 / baud))
+        fifo = self.fifo
+        self.fifo = None
+        piped = self._choose_pipeline(self.fit, lo, hi)
+        div = piped[0] if piped else self.clock.divider
+        link.write(REG_SWIRE_DIV, bytes([div]))
+        self.fifo = fifo
+        if piped is None:
             return False
+        self.clock = replace(self.clock, divider=div, pipeline_window=piped[2], slot_chars=piped[1])
+        link.lone = self.fit.codebook(div, None) or link.lone
+        return True
+
+    def _lone_from_pattern(self, div: int) -> Codebook | None:
+        """The lone-request codebook read off the pattern when the fit alone cannot say."""
+        link = self.link
+        try:
+            link.send(write_frame(SCRATCH_SRAM, PATTERN_A))
+            link.send(read_header(SCRATCH_SRAM))
+            words = [b""] * 256
+            for v in PATTERN_A:
+                words[v] = link.lone_raw()
+            link.drain_input(quiet=0.0005, limit=0.02)
+            link.send(END)
+        except WiringError:
+            self.resync()
+            return None
+        book = Codebook(None, tuple(words))
+        return book if book.unambiguous and book.prefix_free else None
+
+    def _warn_stepwise(self, baud: int) -> None:
+        log.warning(
+            "pipelined reads do not work with this adapter at %d baud (no divider gives "
+            "answers that fit a slot and decode unambiguously); reading one byte per round "
+            "trip: about %.0f ms per KB instead of %.0f ms. A lower or higher --baud may "
+            "allow pipelining%s",
+            baud, 1024 * 0.003 * 1000, 1024 * 100 / baud * 1000, self._adapter_note(),
+        )
+
+    def _adapter_note(self) -> str:
+        note = adapter_note(self.link.transport.usb_id)
+        return f"; {note}" if note else ""
 
     # -- registers ---------------------------------------------------------------------------
     def chip_id(self) -> int:
@@ -289,3 +454,33 @@ def _longest_run(values: list[int]) -> tuple[int, int]:
             best = (start, prev)
     return best
 
+
+
+def _scan_limit(fit: Fit) -> int:
+    """The highest divider at which some guess's answer still fits the longest slot."""
+    unit = (MAX_SLOT_CHARS * 10 - 0.5 - max(g.offset for g in fit.guesses)) / 41
+    return math.ceil(unit / min(g.clock for g in fit.guesses)) + 1
+
+
+def _run_around(values: list[int], v: int) -> tuple[int, int]:
+    """The run of consecutive values (sorted) that contains ``v``."""
+    lo = hi = v
+    while lo - 1 in values:
+        lo -= 1
+    while hi + 1 in values:
+        hi += 1
+    return lo, hi
+
+
+def _predicted_chars(fit: Fit, div: int, chars: int) -> list[int]:
+    """The RX characters each slot of PATTERN_A gives at the least, as far as the guesses
+    and the answer's shape can say."""
+    per_guess = [
+        lengths
+        for g in fit.representatives(16)
+        if slot_fits(g.at(div), chars)
+        and (lengths := predicted_lengths(g.at(div), PATTERN_A, chars)) is not None
+    ]
+    if not per_guess:
+        return [SURE_SLOT_CHARS] * len(PATTERN_A)
+    return [min(SURE_SLOT_CHARS, *ns) for ns in zip(*per_guess, strict=True)]

@@ -53,8 +53,8 @@ class NoAnswer(ChipNotAnswering):
     """Our request was echoed, and nothing else came back."""
 
 
-class AnswerError(ChipNotAnswering):
-    """The chip answered, but not as nine well-formed characters (wrong divider, noise)."""
+class GarbledAnswer(ChipNotAnswering):
+    """RX characters that are no byte's answer under what was learned at connect time."""
 
     title = "garbled answer from the chip"
 
@@ -62,9 +62,14 @@ class AnswerError(ChipNotAnswering):
         super().__init__(
             message,
             hint
-            or "the chip answers out of step: try a lower --baud, check the 1 kOhm resistor "
-            "and the GND wire, keep the wires short",
+            or "the chip's answers no longer look as they did when the connection was set "
+            "up: check the 1 kOhm resistor and the GND wire, keep the wires short, try a "
+            "lower --baud",
         )
+
+
+class AnswerError(GarbledAnswer):
+    """The chip answered, but not in a shape that decodes (wrong divider, noise)."""
 
 
 class WrongChip(ChipNotAnswering):

@@ -9,25 +9,35 @@ everything sent comes back as an echo, which is how wiring faults are recognised
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import Enum
 
-from .errors import AnswerError, ChipNotAnswering, NoAnswer, WiringError
+from .adapters import no_echo_hint
+from .answers import Codebook, slot_tx
+from .errors import AnswerError, ChipNotAnswering, GarbledAnswer, NoAnswer, WiringError
 from .transport import Clock, Transport
 
-__all__ = ["AnswerError", "NoAnswer"]  # raised here; defined with the other errors
+__all__ = ["AnswerError", "GarbledAnswer", "NoAnswer"]  # raised here; defined in errors
 
 log = logging.getLogger("swsflash.link")
 
 ONE = 0x80
 ZERO = 0xFE
 WORD_CHARS = 10
-SAFE_CHUNK = 60  # six whole words: adapter gaps can then only fall between words
-ANSWER_CHARS = 9  # a read byte comes back as 8 data cells and one end unit
+# Safe pacing writes whole words that fit one USB packet, so that a gap between packets
+# falls between words: 3 words fit the smallest packets (CH340: 32 bytes); the session
+# measures whether 6 words (the proven tools' 60, for 64-byte packets) also work.
+SAFE_CHUNK = 30
+ANSWER_CHARS = 9  # a read byte comes back as 8 data cells and one end unit (fixed-mask decoder)
 READ_REQUEST = bytes([ZERO])  # a short low pulse asks the chip for the next byte
-# Pipelined reads: after each request, nine filler characters that the chip's answer covers
-# (it drives the line for about 91..100 bit-times when its divider is set for that), so the
-# next request is the first thing the chip sees again: ten characters per byte, the floor.
-PIPELINE_SLOT = READ_REQUEST + bytes([0xFF] * 9)
+
+
+def _no_answer() -> NoAnswer:
+    return NoAnswer(
+        "our read request was echoed and nothing followed",
+        "the chip is asleep or its firmware holds the SWS pin: use --reset rts|dtr or "
+        "--power-window MS, or 'swsflash recover'",
+    )
 
 
 def encode_word(data: int, cmd: bool = False) -> bytes:
@@ -58,11 +68,7 @@ def decode_answer(chars: bytes) -> int:
     """One read byte from its nine characters, strictly: every character must have the
     shape of a 1 or a 0 cell, so a poor divider shows as an error, not as wrong data."""
     if len(chars) <= 1:
-        raise NoAnswer(
-            "our read request was echoed and nothing followed",
-            "the chip is asleep or its firmware holds the SWS pin: use --reset rts|dtr or "
-            "--power-window MS, or 'swsflash recover'",
-        )
+        raise _no_answer()
     if len(chars) != ANSWER_CHARS:
         raise AnswerError(f"read answer has {len(chars)} characters instead of 9: {chars.hex()}")
     # The first character is the request's echo merged with the first data cell, or (in a
@@ -98,14 +104,23 @@ class SwireLink:
         self.pacing = pacing
         self.answer_timeout = 0.05
         self.verbose = False
-        self.pipelined = False  # set once the divider is known to suit it
+        self.safe_chunk = SAFE_CHUNK
+        # What the chip's answers look like, learned at connect time (chip.find_clock):
+        # ``pipe`` for pipelined slots, ``lone`` for one request per round trip. None: not
+        # known (lone reads then use the fixed-mask decoder).
+        self.pipe: Codebook | None = None
+        self.lone: Codebook | None = None
+        self.use_pipeline = True
+        # Called when pipelined reads keep failing: learn the answers again (True if that
+        # gave a pipeline again). Set by the chip, which owns the scratch SRAM and divider.
+        self.relearn: Callable[[], bool] | None = None
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
         """Send characters and insist on their exact echo."""
         if self.pacing is Pacing.SAFE:
-            for i in range(0, len(frame), SAFE_CHUNK):
-                self._send_checked(frame[i : i + SAFE_CHUNK], sent_before=i)
+            for i in range(0, len(frame), self.safe_chunk):
+                self._send_checked(frame[i : i + self.safe_chunk], sent_before=i)
         else:
             self._send_checked(frame, sent_before=0)
 
@@ -116,8 +131,7 @@ class SwireLink:
         if not echo and sent_before == 0:
             raise WiringError(
                 "no echo: nothing came back from the adapter's RX",
-                "join adapter TX (through 1 kOhm) and RX to the SWS pad, connect GND; an "
-                "adapter with an LED on RX cannot work (remove the LED or use another adapter)",
+                no_echo_hint(self.transport.usb_id),
             )
         received = sent_before + len(echo)
         if len(echo) < len(chunk) and received % 64 == 0 and received > 0:
@@ -177,6 +191,15 @@ class SwireLink:
         self.send(END)
 
     # -- reading ---------------------------------------------------------------------------
+    @property
+    def pipelined(self) -> bool:
+        """Do reads stream their requests (a pipeline codebook is known and wanted)?"""
+        return self.use_pipeline and self.pipe is not None
+
+    @pipelined.setter
+    def pipelined(self, on: bool) -> None:
+        self.use_pipeline = on
+
     def read(
         self, addr: int, size: int, before: bytes = b"", after: bytes = b"", once: bytes = b""
     ) -> bytes:
@@ -184,14 +207,26 @@ class SwireLink:
 
         ``before`` and ``after`` are frames that set up and tidy up around the read (an SPI
         command, CS high): they travel in the same stream and are repeated when a pipelined
-        read falls back to one request per round trip, so a marginal divider costs time,
-        never data. ``once`` goes first and is never repeated (the end of a page program).
+        read is retried or falls back to one request per round trip, so a marginal divider
+        costs time, never data. ``once`` goes first and is never repeated (the end of a page
+        program).
         """
         if self.pipelined:
             try:
                 return self.read_pipelined(addr, size, before, after, once)
-            except AnswerError as exc:
-                log.info("pipelined read at %06x failed (%s); reading byte by byte", addr, exc)
+            except GarbledAnswer as exc:
+                log.info("pipelined read at %06x failed (%s); once more", addr, exc.message)
+            try:
+                return self.read_pipelined(addr, size, before, after)
+            except GarbledAnswer as exc:
+                log.info("pipelined read at %06x failed again (%s)", addr, exc.message)
+            if self.relearn is not None and self.relearn():
+                return self.read_pipelined(addr, size, before, after)
+            self.use_pipeline = False
+            log.warning(
+                "pipelined reads stopped working at %d baud; reading one byte per round "
+                "trip from now on (several times slower)", self.baud,
+            )
         elif once:
             self.send(once)
         return self.read_stepwise(addr, size, before, after)
@@ -199,55 +234,140 @@ class SwireLink:
     def read_pipelined(
         self, addr: int, size: int, before: bytes = b"", after: bytes = b"", once: bytes = b""
     ) -> bytes:
-        """All requests streamed, ten characters each; nine answer characters per byte."""
+        """All requests streamed, one slot of the learned length each; the answers decoded
+        strictly with the learned codebook. GarbledAnswer on anything else."""
+        book = self.pipe
+        assert book is not None and book.chars is not None
         t = self.transport
+        slot = slot_tx(book.chars)
         head = once + before + read_header(addr)
         tail = END + after
-        answer_time = t.echo_timeout(size * len(PIPELINE_SLOT))
+        answer_time = t.echo_timeout(size * len(slot))
         try:
             if self.pacing is Pacing.STREAM:
-                t.write(head + PIPELINE_SLOT * size + tail)
+                t.write(head + slot * size + tail)
                 echo = t.read(len(head), timeout=t.echo_timeout(len(head)))
                 if echo != head:
-                    raise AnswerError(f"read header echo: {_first_difference(head, echo)}")
-                answer = t.read(size * ANSWER_CHARS, timeout=answer_time)
+                    raise GarbledAnswer(f"read header echo: {_first_difference(head, echo)}")
+                data, left = self.read_words(book, size, answer_time)
+                self._check_tail(tail, left)
             else:
                 self.send(head)
-                answer = b""
-                for i in range(0, size, SAFE_CHUNK // len(PIPELINE_SLOT)):
-                    n = min(SAFE_CHUNK // len(PIPELINE_SLOT), size - i)
-                    t.write(PIPELINE_SLOT * n)
-                    answer += t.read(n * ANSWER_CHARS, timeout=answer_time)
-            if len(answer) != size * ANSWER_CHARS:
-                raise AnswerError(f"pipelined read: {len(answer)} characters back")
-            data = bytes(
-                decode_answer(bytes(answer[i : i + ANSWER_CHARS]))
-                for i in range(0, len(answer), ANSWER_CHARS)
-            )
-            if self.pacing is Pacing.STREAM:
-                self._check_tail(tail)
-            else:
+                per = max(1, self.safe_chunk // len(slot))
+                out = bytearray()
+                for i in range(0, size, per):
+                    n = min(per, size - i)
+                    t.write(slot * n)
+                    got, left = self.read_words(book, n, t.echo_timeout(n * len(slot)))
+                    if left:
+                        raise GarbledAnswer(f"{len(left)} characters after {i + n} answers")
+                    out += got
+                data = bytes(out)
                 self.send(tail)
         except (ChipNotAnswering, WiringError) as exc:
             t.drain_input()
             self.send(END + after)
-            raise AnswerError(f"pipelined read failed: {exc}") from exc
+            if isinstance(exc, GarbledAnswer):
+                raise
+            raise GarbledAnswer(f"pipelined read failed: {exc}") from exc
         if self.verbose:
             log.info("read %06x -> %s", addr, data.hex())
         return data
 
-    def _check_tail(self, tail: bytes) -> None:
+    def read_words(self, book: Codebook, count: int, timeout: float) -> tuple[bytes, bytes]:
+        """``count`` answers decoded as their characters arrive, and what came after them.
+        Only characters certain to come are waited for, so a read never sits out its
+        timeout unless the chip has stopped answering."""
+        t = self.transport
+        deadline = t.clock.now() + timeout
+        buf = bytearray()
+        pos = 0
+        out = bytearray()
+        while len(out) < count:
+            try:
+                got = book.next_word(buf, pos)
+            except GarbledAnswer:
+                if book.chars is None and len(buf) <= 1:
+                    raise _no_answer() from None
+                raise
+            if isinstance(got, tuple):
+                out.append(got[0])
+                pos += got[1]
+                continue
+            want = got + (count - len(out) - 1) * book.min_chars
+            more = t.read(want, timeout=max(0.0, deadline - t.clock.now()))
+            if not more:
+                if book.chars is None and len(buf) <= 1:
+                    raise _no_answer()
+                raise GarbledAnswer(
+                    f"the answer ended after {len(out)} of {count} bytes "
+                    f"({bytes(buf[pos:]).hex(' ') or 'nothing'} pending)"
+                )
+            buf += more
+        return bytes(out), bytes(buf[pos:])
+
+    def lone_raw(self, quiet_chars: float = 3.0) -> bytes:
+        """One lone request, and everything RX returns until the line has been quiet for
+        a few character times: what the answers look like is being learned."""
+        t = self.transport
+        t.write(READ_REQUEST)
+        rx = t.read(1, timeout=self.answer_timeout)
+        quiet = max(quiet_chars * t.char_time, 0.0003)
+        while rx:
+            more = t.read(64, timeout=quiet)
+            if not more:
+                break
+            rx += more
+        return rx
+
+    def slots_raw(self, addr: int, chars: int, expect: list[int]) -> bytes:
+        """A pipelined read of ``len(expect)`` slots of ``chars`` characters, undecoded, in
+        safe chunks (pacing is not known yet), for learning the codebook from a known pattern. ``expect`` is
+        the fewest characters each slot can give (a prediction): those are waited for,
+        anything more only until the line is quiet. Stops at the first shortfall: the
+        prediction is wrong, so the read is of no use."""
+        t = self.transport
+        slot = slot_tx(chars)
+        size = len(expect)
+        quiet = max(3 * t.char_time, 0.0015)  # a USB packet may follow after a latency
+        self.send(read_header(addr))
+        per = max(1, self.safe_chunk // chars)
+        rx = bytearray()
+        try:
+            for i in range(0, size, per):
+                n = min(per, size - i)
+                t.write(slot * n)
+                want = sum(expect[i : i + n])
+                got = t.read(want, timeout=t.echo_timeout(n * chars))
+                rx += got
+                while more := t.read(64, timeout=quiet):
+                    rx += more
+                if len(got) < want:
+                    break
+        finally:
+            t.drain_input()
+            self.send_unchecked(END)
+            t.drain_input()
+        return bytes(rx)
+
+    def _check_tail(self, tail: bytes, left: bytes = b"") -> None:
         """The echo of what follows the last answer. The receiver may still be framing the
         answer's end unit when the tail's first character starts, and then loses that one
         character (the chip, which sees the line itself, does not). Anything else wrong here
         is an answer that ran longer than its slot."""
         t = self.transport
-        back = t.read(len(tail) - 1, timeout=t.echo_timeout(len(tail)))
+        need = len(tail) - 1
+        back = left
+        if len(back) < need:
+            back += t.read(need - len(back), timeout=t.echo_timeout(len(tail)))
         if back == tail[1:]:
             return
-        if back == tail[:-1] and t.read(1, timeout=0.05) == tail[-1:]:
-            return
-        raise AnswerError(f"read tail echo: {_first_difference(tail, back)}")
+        if back[:need] == tail[:need]:
+            if len(back) == need:
+                back += t.read(1, timeout=0.05)
+            if back == tail:
+                return
+        raise GarbledAnswer(f"read tail echo: {_first_difference(tail, back)}")
 
     def read_stepwise(
         self, addr: int, size: int, before: bytes = b"", after: bytes = b""
@@ -270,7 +390,12 @@ class SwireLink:
     def _request(self) -> int:
         t = self.transport
         t.write(READ_REQUEST)
-        return decode_answer(t.read(ANSWER_CHARS, timeout=self.answer_timeout))
+        if self.lone is None:
+            return decode_answer(t.read(ANSWER_CHARS, timeout=self.answer_timeout))
+        data, left = self.read_words(self.lone, 1, self.answer_timeout)
+        if left:
+            raise GarbledAnswer(f"{left.hex(' ')} after a lone answer")
+        return data[0]
 
 
 def _first_difference(sent: bytes, got: bytes) -> str:

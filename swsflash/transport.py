@@ -51,6 +51,7 @@ class Transport:
         self.port = port
         self.clock: Clock = getattr(port, "virtual_clock", None) or RealClock()
         self.trace = trace
+        self._usb_id: tuple[int, int] | None
 
     @classmethod
     def open(cls, url: str, baud: int, trace: bool = False) -> Transport:
@@ -76,6 +77,19 @@ class Transport:
     def char_time(self) -> float:
         """Seconds one UART character takes on the line."""
         return 10.0 / self.baud
+
+    @property
+    def usb_id(self) -> tuple[int, int] | None:
+        """The adapter's USB VID:PID when the port is a real USB serial port."""
+        if self.simulated:
+            return None
+        if not hasattr(self, "_usb_id"):
+            from serial.tools import list_ports
+
+            name = getattr(self.port, "port", None)
+            found = [p for p in list_ports.comports() if p.device == name and p.vid is not None]
+            self._usb_id = (found[0].vid, found[0].pid) if found else None
+        return self._usb_id
 
     @property
     def simulated(self) -> bool:
