@@ -88,6 +88,7 @@ class Tlsr825x:
         self._answered = False  # did any divider get an answer, even a garbled one?
         self.fit: Fit | None = None  # what reads look like, learned by find_clock
         self._window: tuple[int, int] | None = None
+        self._learn_budget = 0  # slow learning from a pipelined read: how many more tries
 
     # -- getting hold of the CPU -------------------------------------------------------------
     def halt(self) -> None:
@@ -296,16 +297,17 @@ class Tlsr825x:
         if not by_chars:
             return None
         try:
-            link.send(write_frame(SCRATCH_SRAM, PATTERN_A + PATTERN_B))
+            link.send(self.fifo_frame(False) + write_frame(SCRATCH_SRAM, PATTERN_A + PATTERN_B))
         except WiringError:
             self.resync()
             return None
+        self._learn_budget = 2
         for chars in sorted(by_chars):
             books: dict[int, Codebook] = {}
             for d in by_chars[chars]:
-                book = self._try_pipeline(fit, d, chars)
-                if book is not None:
-                    books[d] = book
+                got = self._try_pipeline(fit, d, chars)
+                if got is not None:
+                    books[d], fit = got  # the guesses that split these slots right
             chosen = choose_pipeline({d: chars for d in books})
             if chosen is not None:
                 div = chosen[0]
@@ -315,13 +317,26 @@ class Tlsr825x:
         link.pipe = None
         return None
 
-    def _try_pipeline(self, fit: Fit, div: int, chars: int) -> Codebook | None:
+    def _try_pipeline(self, fit: Fit, div: int, chars: int) -> tuple[Codebook, Fit] | None:
+        """Read PATTERN_A in this slot shape and take its codebook from the line; when the
+        guesses cannot even say where the slots split, learn from the read (slower, but
+        it pins what lone requests left open, e.g. the sample phase). Then read
+        PATTERN_B with that codebook: it must decode exactly."""
         link = self.link
+        book: Codebook | None = None
         try:
             link.write(REG_SWIRE_DIV, bytes([div]))
-            expect = _predicted_chars(fit, div, chars)
-            rx = link.slots_raw(SCRATCH_SRAM, chars, expect)
+            rx = link.slots_raw(SCRATCH_SRAM, chars, _predicted_chars(fit, div, chars))
             book = derive_codebook(fit, div, chars, PATTERN_A, rx)
+            if book is None and self._learn_budget > 0:
+                self._learn_budget -= 1
+                # Only the pattern read: the line model is an approximation, and a guess
+                # that splits pipelined slots right need not match every lone answer.
+                fresh = Fit(fit.guesses, (), fit.steps)
+                learned = learn_cached(div, (Observation(PATTERN_A, rx, chars),), fresh)
+                if learned is not None:
+                    fit = learned
+                    book = derive_codebook(fit, div, chars, PATTERN_A, rx)
             if book is None:
                 return None
             link.pipe = book
@@ -332,7 +347,7 @@ class Tlsr825x:
             ok = False
         finally:
             link.pipe = None
-        return book if ok else None
+        return (book, fit) if ok else None
 
     def _relearn(self) -> bool:
         """Pipelined reads keep failing: learn the codebook again (the chip's clock may
@@ -344,12 +359,9 @@ class Tlsr825x:
         baud = link.baud
         lo = max(1, round(2 * 16e6 / baud))
         hi = min(0x7F, round(2 * 48e6 / baud))
-        fifo = self.fifo
-        self.fifo = None
         piped = self._choose_pipeline(self.fit, lo, hi)
         div = piped[0] if piped else self.clock.divider
         link.write(REG_SWIRE_DIV, bytes([div]))
-        self.fifo = fifo
         if piped is None:
             return False
         self.clock = replace(self.clock, divider=div, pipeline_window=piped[2], slot_chars=piped[1])
@@ -360,7 +372,7 @@ class Tlsr825x:
         """The lone-request codebook read off the pattern when the fit alone cannot say."""
         link = self.link
         try:
-            link.send(write_frame(SCRATCH_SRAM, PATTERN_A))
+            link.send(self.fifo_frame(False) + write_frame(SCRATCH_SRAM, PATTERN_A))
             link.send(read_header(SCRATCH_SRAM))
             words = [b""] * 256
             for v in PATTERN_A:

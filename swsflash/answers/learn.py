@@ -194,7 +194,7 @@ def learn(
             div = 4 if piped else 2
             steps = (steps[0] / div, steps[1] / div)
             around = range(-div // 2, div // 2 + 1)
-            phases = (-0.025, 0.0, 0.025) if piped else (0.0,)
+            phases = (-0.04, -0.02, 0.0, 0.02, 0.04) if piped else (0.0,)
             seen = set(kept)
             for g in Fit(start.guesses, (), steps).representatives(max_parents):
                 for dc, do, dp in itertools.product(around, around, phases):
