@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .adapters import adapter_note
 from .answers import (
@@ -176,7 +176,6 @@ class Tlsr825x:
         hi = min(0x7F, round(2 * 48e6 / baud))
         link.pipe = link.lone = None
         link.use_pipeline = True
-        link.relearn = None
         self._answered = False
         fit: Fit | None = None
         fitted: list[int] = []
@@ -216,7 +215,6 @@ class Tlsr825x:
         if piped is not None:
             div, chars, run = piped
             info = ClockInfo(div, window, round(fclk / 1e6, 1), run, chars)
-            link.relearn = self._relearn
         else:
             lone = self._lone_divider(fit, window)
             div = lone[0] if lone else (window[0] + window[1] + 1) // 2
@@ -247,19 +245,18 @@ class Tlsr825x:
         link = self.link
         try:
             link.write(REG_SWIRE_DIV, bytes([div]))
-            obs = []
-            for addr, values in ((REG_SWIRE_DIV, [div]), (REG_CHIP_ID, list(CHIP_ID_BYTES))):
-                link.send(read_header(addr))
-                for v in values:
-                    obs.append(Observation(bytes([v]), link.lone_raw()))
-                link.drain_input(quiet=0.0005, limit=0.02)
-                link.send_unchecked(END)
-                link.drain_input(quiet=0.0005, limit=0.02)
+            link.send(read_header(REG_SWIRE_DIV))
+            obs = [Observation(bytes([div]), link.lone_raw())]
+            if len(obs[0].rx) <= 1:
+                link.send(END)
+                return None  # only our echo: no use asking for the chip id too
+            # lone_raw waited for a quiet line: END and the next header echo exactly
+            link.send(END + read_header(REG_CHIP_ID))
+            obs += [Observation(bytes([v]), link.lone_raw()) for v in CHIP_ID_BYTES]
+            link.send(END)
         except WiringError:
             link.drain_input()
             self.resync()
-            return None
-        if all(len(o.rx) <= 1 for o in obs):
             return None
         return obs
 
@@ -304,10 +301,19 @@ class Tlsr825x:
         self._learn_budget = 2
         for chars in sorted(by_chars):
             books: dict[int, Codebook] = {}
-            for d in by_chars[chars]:
+            divs = by_chars[chars]
+            # From the middle outwards; a side is done at its first failure past a success.
+            order = sorted(divs, key=lambda d: abs(d - divs[len(divs) // 2]))
+            done: set[int] = set()
+            for d in order:
+                side = 1 if d >= divs[len(divs) // 2] else -1
+                if side in done:
+                    continue
                 got = self._try_pipeline(fit, d, chars)
                 if got is not None:
                     books[d], fit = got  # the guesses that split these slots right
+                elif any((b - d) * side < 0 for b in books):
+                    done.add(side)
             chosen = choose_pipeline({d: chars for d in books})
             if chosen is not None:
                 div = chosen[0]
@@ -348,25 +354,6 @@ class Tlsr825x:
         finally:
             link.pipe = None
         return (book, fit) if ok else None
-
-    def _relearn(self) -> bool:
-        """Pipelined reads keep failing: learn the codebook again (the chip's clock may
-        have drifted), and say so when none works any more."""
-        if self.fit is None or self.clock is None:
-            return False
-        log.warning("pipelined reads fail; learning the chip's answers again")
-        link = self.link
-        baud = link.baud
-        lo = max(1, round(2 * 16e6 / baud))
-        hi = min(0x7F, round(2 * 48e6 / baud))
-        piped = self._choose_pipeline(self.fit, lo, hi)
-        div = piped[0] if piped else self.clock.divider
-        link.write(REG_SWIRE_DIV, bytes([div]))
-        if piped is None:
-            return False
-        self.clock = replace(self.clock, divider=div, pipeline_window=piped[2], slot_chars=piped[1])
-        link.lone = self.fit.codebook(div, None) or link.lone
-        return True
 
     def _lone_from_pattern(self, div: int) -> Codebook | None:
         """The lone-request codebook read off the pattern when the fit alone cannot say."""

@@ -9,7 +9,6 @@ everything sent comes back as an echo, which is how wiring faults are recognised
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from enum import Enum
 
 from .adapters import no_echo_hint
@@ -111,9 +110,6 @@ class SwireLink:
         self.pipe: Codebook | None = None
         self.lone: Codebook | None = None
         self.use_pipeline = True
-        # Called when pipelined reads keep failing: learn the answers again (True if that
-        # gave a pipeline again). Set by the chip, which owns the scratch SRAM and divider.
-        self.relearn: Callable[[], bool] | None = None
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
@@ -207,8 +203,7 @@ class SwireLink:
 
         ``before`` and ``after`` are frames that set up and tidy up around the read (an SPI
         command, CS high): they travel in the same stream and are repeated when a pipelined
-        read is retried or falls back to one request per round trip, so a marginal divider
-        costs time, never data. ``once`` goes first and is never repeated (the end of a page
+        read is retried, so a marginal divider costs time, never data. ``once`` goes first and is never repeated (the end of a page
         program).
         """
         if self.pipelined:
@@ -216,17 +211,9 @@ class SwireLink:
                 return self.read_pipelined(addr, size, before, after, once)
             except GarbledAnswer as exc:
                 log.info("pipelined read at %06x failed (%s); once more", addr, exc.message)
-            try:
-                return self.read_pipelined(addr, size, before, after)
-            except GarbledAnswer as exc:
-                log.info("pipelined read at %06x failed again (%s)", addr, exc.message)
-            if self.relearn is not None and self.relearn():
-                return self.read_pipelined(addr, size, before, after)
-            self.use_pipeline = False
-            log.warning(
-                "pipelined reads stopped working at %d baud; reading one byte per round "
-                "trip from now on (several times slower)", self.baud,
-            )
+            # Twice garbled: the chip may have reset or drifted. The session reconnects
+            # (halt, divider, chip id) and learns the answers again only if it must.
+            return self.read_pipelined(addr, size, before, after)
         elif once:
             self.send(once)
         return self.read_stepwise(addr, size, before, after)
@@ -329,7 +316,7 @@ class SwireLink:
         t = self.transport
         slot = slot_tx(chars)
         size = len(expect)
-        quiet = max(3 * t.char_time, 0.0015)  # a USB packet may follow after a latency
+        quiet = max(3 * t.char_time, 0.0003)
         self.send(read_header(addr))
         per = max(1, self.safe_chunk // chars)
         rx = bytearray()
