@@ -353,7 +353,7 @@ class Tlsr825x:
             ok = False
         finally:
             link.pipe = None
-        return (book, fit) if ok else None
+        return (book, fit) if ok and book is not None else None
 
     def _lone_from_pattern(self, div: int) -> Codebook | None:
         """The lone-request codebook read off the pattern when the fit alone cannot say."""

@@ -110,6 +110,8 @@ class SwireLink:
         self.pipe: Codebook | None = None
         self.lone: Codebook | None = None
         self.use_pipeline = True
+        self.pipe_chunked = False  # pipelined reads in safe chunks even when streaming
+        self.stream_failures = 0
 
     # -- sending ---------------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
@@ -203,23 +205,39 @@ class SwireLink:
 
         ``before`` and ``after`` are frames that set up and tidy up around the read (an SPI
         command, CS high): they travel in the same stream and are repeated when a pipelined
-        read is retried, so a marginal divider costs time, never data. ``once`` goes first and is never repeated (the end of a page
-        program).
+        read is retried, so a marginal divider costs time, never data. ``once`` goes
+        first and is never repeated (the end of a page program).
         """
         if self.pipelined:
             try:
                 return self.read_pipelined(addr, size, before, after, once)
             except GarbledAnswer as exc:
                 log.info("pipelined read at %06x failed (%s); once more", addr, exc.message)
-            # Twice garbled: the chip may have reset or drifted. The session reconnects
-            # (halt, divider, chip id) and learns the answers again only if it must.
-            return self.read_pipelined(addr, size, before, after)
+            # Once more in whole slots per chunk: a stream that ran dry inside a slot (a
+            # gap between the request and its fillers) garbles it, chunks cannot. Twice
+            # garbled: the chip may have reset or drifted. The session reconnects (halt,
+            # divider, chip id) and learns the answers again only if it must.
+            if self.pacing is Pacing.STREAM and not self.pipe_chunked:
+                self.stream_failures += 1
+                if self.stream_failures >= 2:
+                    self.pipe_chunked = True
+                    log.warning(
+                        "streamed reads keep coming back garbled (gaps in the adapter's "
+                        "stream?): reading in chunks of whole slots from now on"
+                    )
+            return self.read_pipelined(addr, size, before, after, chunked=True)
         elif once:
             self.send(once)
         return self.read_stepwise(addr, size, before, after)
 
     def read_pipelined(
-        self, addr: int, size: int, before: bytes = b"", after: bytes = b"", once: bytes = b""
+        self,
+        addr: int,
+        size: int,
+        before: bytes = b"",
+        after: bytes = b"",
+        once: bytes = b"",
+        chunked: bool = False,
     ) -> bytes:
         """All requests streamed, one slot of the learned length each; the answers decoded
         strictly with the learned codebook. GarbledAnswer on anything else."""
@@ -231,7 +249,7 @@ class SwireLink:
         tail = END + after
         answer_time = t.echo_timeout(size * len(slot))
         try:
-            if self.pacing is Pacing.STREAM:
+            if self.pacing is Pacing.STREAM and not (chunked or self.pipe_chunked):
                 t.write(head + slot * size + tail)
                 echo = t.read(len(head), timeout=t.echo_timeout(len(head)))
                 if echo != head:
@@ -239,7 +257,7 @@ class SwireLink:
                 data, left = self.read_words(book, size, answer_time)
                 self._check_tail(tail, left)
             else:
-                self.send(head)
+                self._send_paced(head)
                 per = max(1, self.safe_chunk // len(slot))
                 out = bytearray()
                 for i in range(0, size, per):
@@ -250,7 +268,7 @@ class SwireLink:
                         raise GarbledAnswer(f"{len(left)} characters after {i + n} answers")
                     out += got
                 data = bytes(out)
-                self.send(tail)
+                self._send_paced(tail)
         except (ChipNotAnswering, WiringError) as exc:
             t.drain_input()
             self.send(END + after)
@@ -309,10 +327,10 @@ class SwireLink:
 
     def slots_raw(self, addr: int, chars: int, expect: list[int]) -> bytes:
         """A pipelined read of ``len(expect)`` slots of ``chars`` characters, undecoded, in
-        safe chunks (pacing is not known yet), for learning the codebook from a known pattern. ``expect`` is
-        the fewest characters each slot can give (a prediction): those are waited for,
-        anything more only until the line is quiet. Stops at the first shortfall: the
-        prediction is wrong, so the read is of no use."""
+        safe chunks (pacing is not known yet), for learning the codebook from a known
+        pattern. ``expect`` is the fewest characters each slot can give (a prediction):
+        those are waited for, anything more only until the line is quiet. Stops at the
+        first shortfall: the prediction is wrong, so the read is of no use."""
         t = self.transport
         slot = slot_tx(chars)
         size = len(expect)
@@ -336,6 +354,11 @@ class SwireLink:
             self.send_unchecked(END)
             t.drain_input()
         return bytes(rx)
+
+    def _send_paced(self, frame: bytes) -> None:
+        """Send in safe chunks whatever the pacing (a chunked pipelined read)."""
+        for i in range(0, len(frame), self.safe_chunk):
+            self._send_checked(frame[i : i + self.safe_chunk], sent_before=i)
 
     def _check_tail(self, tail: bytes, left: bytes = b"") -> None:
         """The echo of what follows the last answer. The receiver may still be framing the

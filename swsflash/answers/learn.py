@@ -246,8 +246,9 @@ def derive_codebook(
     """The codebook read off a pipelined read of a pattern that holds every value once.
 
     The words come from the line itself; where one slot's characters end and the next
-    one's begin is either the same for every slot or what the guesses predict. Far cheaper than fitting
-    the pattern: a few guesses' lengths instead of a search between grid points. None
+    one's begin is either the same for every slot or what the guesses predict. Far
+    cheaper than fitting the pattern: a few guesses' lengths, no search between grid
+    points. None
     when no guess's lengths split the read, or the words would be ambiguous.
     """
     if sorted(pattern) != list(range(256)):
@@ -277,7 +278,9 @@ def derive_codebook(
 
 
 @lru_cache(maxsize=4096)
-def learn_cached(divider: int, observations: tuple[Observation, ...], start: Space | Fit) -> Fit | None:
+def learn_cached(
+    divider: int, observations: tuple[Observation, ...], start: Space | Fit
+) -> Fit | None:
     """``learn`` from one divider's observations, remembered: every connect to the same
     unit and adapter makes the same observations, and learning is the costly part."""
     return learn({divider: list(observations)}, start)

@@ -1,0 +1,66 @@
+"""Reads through every adapter the bench can be: the learned codebook gives the flash's
+exact bytes, pipelined at (close to) the line rate where the answers allow it."""
+
+from __future__ import annotations
+
+import pytest
+
+import swsflash
+from swsflash.adapters import adapter_note, no_echo_hint
+from swsflash.api import ConnectOptions
+from swsflash.bench.scenarios import factory_flash
+
+FLASH = factory_flash("ZB25WD40B")
+CHAR_S = 10 / 921600
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "answer_delay=10",  # the captures' fit, the default
+        "answer_delay=2&fclk_mhz=26.4",
+        "answer_delay=12&fclk_mhz=23",
+        "adapter=pl2303",
+    ],
+)
+def test_pipelined_read_is_exact_and_near_the_line_rate(query: str) -> None:
+    with swsflash.connect(f"sim://?{query}", ConnectOptions(baud=921600)) as dev:
+        assert dev.clock_info is not None and dev.clock_info.slot_chars == 10
+        start = dev.clock.now()
+        data = dev.read(0x1000, 4096)
+        took = dev.clock.now() - start
+    assert data == FLASH[0x1000:0x2000]
+    assert took < 1.1 * 4096 * 10 * CHAR_S  # ten characters per byte, plus the commands
+
+
+@pytest.mark.parametrize("adapter", ["cp2102", "ft232"])
+def test_restart_receivers_read_exactly(adapter: str) -> None:
+    # their first answer character of a byte >= 0x80 carries a framing error (FE §1)
+    with swsflash.connect(f"sim://?adapter={adapter}", ConnectOptions(baud=921600)) as dev:
+        assert dev.clock_info is not None and dev.clock_info.slot_chars is not None
+        assert dev.read(0x7F000, 512) == FLASH[0x7F000:0x7F200]
+
+
+@pytest.mark.parametrize("fclk", [23.0, 26.4])
+def test_chip_clock_comes_from_the_fit(fclk: float) -> None:
+    url = f"sim://?fclk_mhz={fclk}&answer_delay=10"
+    with swsflash.connect(url, ConnectOptions(baud=921600)) as dev:
+        assert dev.clock_info is not None
+        assert abs(dev.clock_info.fclk_mhz - fclk) <= 0.3
+
+
+@pytest.mark.parametrize(("query", "baud"), [("", 3_000_000), ("drive=open-drain", 921600)])
+def test_without_a_pipeline_lone_reads_are_exact(query: str, baud: int) -> None:
+    # 3 Mbaud: the fixed-mask decoder found no divider at all here. Open drain: the fillers'
+    # lows show through the answer. Lone requests decoded with the learned codebook.
+    with swsflash.connect(f"sim://?{query}", ConnectOptions(baud=baud)) as dev:
+        dev.link.pipelined = False
+        assert dev.read(0x55000, 64) == FLASH[0x55000:0x55040]
+
+
+def test_adapters_are_named_with_the_fix() -> None:
+    hint = no_echo_hint((0x1A86, 0x7523))
+    assert "CH340" in hint and "LED" in hint and "another adapter" in hint
+    assert "an adapter with an LED" in no_echo_hint(None)
+    assert "FT232R" in adapter_note((0x0403, 0x6001)) and "CH340" in adapter_note((0x0403, 0x6001))
+    assert adapter_note((0x1A86, 0x7523)) == "" and adapter_note(None) == ""
