@@ -611,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
         help="drop the URL options this bench does not know (and the rows they make)",
     )
     m.add_argument("--limit", type=int, help="only the first N rows")
+    m.add_argument(
+        "--sample", type=int, help="every Nth row of the matrix (all axes still covered)"
+    )
     m.add_argument("--image-size", type=int, help="image bytes (default: 129236, quick: 16384)")
     p = sub.add_parser("power-window", help="recover a bricked unit powered at a random moment")
     p.add_argument("--trials", type=int, default=100, help="power-on moments per row (default 100)")
@@ -633,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "matrix":
             size = args.image_size or (QUICK_SIZE if args.quick else DEMO_SIZE)
             image_path.write_bytes(make_demo_image(size))
-            rows = matrix_rows(args.quick, args.only_existing)[: args.limit]
+            rows = matrix_rows(args.quick, args.only_existing)[:: args.sample or 1][: args.limit]
             tasks = [MatrixTask(r, str(image_path), tmp) for r in rows]
             t0 = time.monotonic()
 
