@@ -21,7 +21,7 @@ import typer
 from serial.tools import list_ports
 from tqdm import tqdm
 
-from . import jobs
+from . import handover, jobs
 from .backup import DEFAULT_ROOT, BackupInfo, BackupStore, load_backup
 from .errors import (
     EXIT_CODES,
@@ -451,6 +451,7 @@ def write(
     def load() -> None:
         nonlocal img
         img = _load(image, address, force)
+        _check_erase_nv(img, erase_nv, no_backup)
 
     _guarded(load)
     assert img is not None
@@ -509,6 +510,7 @@ def recover(
     ui = Ui(quiet)
     try:
         img = _load(image, "0", force=False)
+        _check_erase_nv(img, erase_nv, no_backup)
         options = _options(baud, pacing, verbose, trace, reset, power_window)
         url = resolve_port(port)
         with recover_connect(url, options, power_window / 1000, ui.say) as dev:
@@ -945,3 +947,9 @@ def _firmware_lines(fw: dict[str, Any]) -> list[str]:
     out.append(f"{'settings with data':>22}: {_text(used)}")
     out += [f"{'warning':>22}: {w}" for w in fw["warnings"]]
     return out
+
+
+def _check_erase_nv(img: Image, erase_nv: bool, no_backup: bool) -> None:
+    """--erase-nv needs a backup and a complete image at 0: refused before connecting."""
+    segments = [(seg.address, seg.data) for seg in img.segments]
+    handover.check_options(segments, erase_nv, not no_backup)

@@ -74,7 +74,7 @@ def image_at_0(segments: Segments) -> bytes | None:
     return image if image is not None and is_complete_bootable(image) else None
 
 
-def check_options(segments: Segments, erase_nv: bool, backup: BackupStore | None) -> None:
+def check_options(segments: Segments, erase_nv: bool, backed_up: bool) -> None:
     """erase_nv destroys settings: only with a backup to bring them back from, and only
     for a job that replaces the firmware (before anything is read or written)."""
     if not erase_nv:
@@ -85,7 +85,7 @@ def check_options(segments: Segments, erase_nv: bool, backup: BackupStore | None
             "complete bootable image written at 0x00000",
             "check the image with 'swsflash image-info', or leave out --erase-nv",
         )
-    if backup is None:
+    if not backed_up:
         raise UsageError(
             "--erase-nv erases the old firmware's settings and needs a backup of them first",
             "leave out --no-backup (or give the job a BackupStore), or leave out --erase-nv",

@@ -132,7 +132,7 @@ def write(
     with ``erase_nv`` (swsflash/handover.py).
     """
     planner = plan_write(session, segments, force=force, preserve=preserve)
-    handover.check_options(segments, erase_nv, backup)
+    handover.check_options(segments, erase_nv, backup is not None)
     begin = session.clock.now()
     hand = handover.prepare(session, segments)
     report = program(session, planner, verify=verify, backup=backup, progress=progress)
@@ -284,7 +284,7 @@ def recover(
     ``report`` is filled as the job goes: after a failure it still names the backup."""
     report = report if report is not None else JobReport()
     planner = plan_write(session, segments)
-    handover.check_options(segments, erase_nv, backup)
+    handover.check_options(segments, erase_nv, backup is not None)
     whole: bytes | None = None
     if backup is not None:
         with phases(session.flash_size, "backing up") as bump:
