@@ -21,7 +21,7 @@ import typer
 from serial.tools import list_ports
 from tqdm import tqdm
 
-from . import jobs
+from . import handover, jobs
 from .backup import DEFAULT_ROOT, BackupInfo, BackupStore, load_backup
 from .errors import (
     EXIT_CODES,
@@ -111,6 +111,28 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and t
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each transaction.")]
 TraceOpt = Annotated[
     bool, typer.Option("--trace", help="Log the raw line bytes (attach this to bug reports).")
+]
+DeepOpt = Annotated[
+    bool,
+    typer.Option(
+        "--deep", help="Also read each image whole: its CRC, and which old BLE build it is."
+    ),
+]
+KeepOtherSlotOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-other-slot",
+        help="After a complete image is written at 0: leave the boot marker of the image at "
+        "0x40000 set (by default it is cleared, so the unit starts the new image).",
+    ),
+]
+EraseNvOpt = Annotated[
+    bool,
+    typer.Option(
+        "--erase-nv",
+        help="When the firmware family changes (BLE <-> Zigbee): erase the settings the old "
+        "firmware left behind, after backing them up.",
+    ),
 ]
 
 
@@ -296,6 +318,7 @@ def info(
     port: PortOpt = None,
     baud: BaudOpt = 921_600,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    deep: DeepOpt = False,
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
@@ -303,18 +326,18 @@ def info(
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
 ) -> None:
-    """Show chip id, SWire clock, PC, flash id/size/protection and the MAC address.
+    """Show chip id, SWire clock, PC, flash id/size/protection, the MAC address, and the
+    firmware in each image slot with the one the boot ROM starts.
 
     Example:  swsflash info --port /dev/ttyUSB0
     """
     quiet = quiet or json_out
     with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, _):
-        data = jobs.info(dev)
+        data = jobs.info(dev, deep)
         if json_out:
             typer.echo(json.dumps(data, indent=2))
             return
-        for key, value in data.items():
-            typer.echo(f"{key.replace('_', ' '):>22}: {value}")
+        _print_info(data)
 
 
 @app.command()
@@ -404,6 +427,8 @@ def write(
         typer.Option(help="Write despite a bad image check, or into protected sectors."),
     ] = False,
     no_preserve: NoPreserveOpt = False,
+    keep_other_slot: KeepOtherSlotOpt = False,
+    erase_nv: EraseNvOpt = False,
     no_backup: NoBackupOpt = False,
     backup_dir: BackupDirOpt = DEFAULT_ROOT,
     pacing: PacingOpt = "auto",
@@ -426,6 +451,7 @@ def write(
     def load() -> None:
         nonlocal img
         img = _load(image, address, force)
+        _check_erase_nv(img, erase_nv, no_backup)
 
     _guarded(load)
     assert img is not None
@@ -441,6 +467,8 @@ def write(
                 preserve=not no_preserve,
                 backup=_store(no_backup, backup_dir),
                 progress=bump,
+                keep_other_slot=keep_other_slot,
+                erase_nv=erase_nv,
             )
         _report_backups(ui, report)
         _summary(ui, dev, "Wrote", report)
@@ -461,6 +489,8 @@ def recover(
             "--power-window", metavar="MS", help="How long to wait for you to apply power."
         ),
     ] = 10_000,
+    keep_other_slot: KeepOtherSlotOpt = False,
+    erase_nv: EraseNvOpt = False,
     no_backup: NoBackupOpt = False,
     backup_dir: BackupDirOpt = DEFAULT_ROOT,
     pacing: PacingOpt = "auto",
@@ -480,6 +510,7 @@ def recover(
     ui = Ui(quiet)
     try:
         img = _load(image, "0", force=False)
+        _check_erase_nv(img, erase_nv, no_backup)
         options = _options(baud, pacing, verbose, trace, reset, power_window)
         url = resolve_port(port)
         with recover_connect(url, options, power_window / 1000, ui.say) as dev:
@@ -497,6 +528,8 @@ def recover(
                         backup=_store(no_backup, backup_dir),
                         phases=lambda total, what: ui.progress(total, what.capitalize()),
                         report=report,
+                        keep_other_slot=keep_other_slot,
+                        erase_nv=erase_nv,
                     )
             finally:
                 for path in report.backups:
@@ -864,3 +897,59 @@ def exit_codes() -> None:
 
 def main() -> Any:
     return app()
+
+
+# -- info as text (issue #16) ------------------------------------------------------------------
+def _text(value: object) -> str:
+    """A value of the info dict as a person reads it: no Python lists or dicts."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) for v in value) or "none"
+    return "not set" if value is None else str(value)
+
+
+def _print_info(data: dict[str, Any]) -> None:
+    """The chip and flash lines, then the firmware report of jobs.info."""
+    for key, value in data.items():
+        if key != "firmware":
+            typer.echo(f"{key.replace('_', ' '):>22}: {_text(value)}")
+    fw = data.get("firmware")
+    if isinstance(fw, dict):
+        for line in _firmware_lines(fw):
+            typer.echo(line)
+
+
+def _firmware_lines(fw: dict[str, Any]) -> list[str]:
+    """FirmwareReport.to_dict() as lines: boot slot, one line per slot, hardware version,
+    settings areas holding data, warnings."""
+    boot = fw["boot"]
+    sure = "" if boot["certain"] else " (not certain)"
+    out = [f"{'boots':>22}: {boot['slot'] or 'nothing'}{sure}: {boot['rule']}"]
+    for slot in fw["slots"]:
+        text = slot["state"]
+        if slot["marker"] != "absent":
+            text += f", marker {slot['marker']}"
+        if slot["firmware"]:
+            text += f": {slot['firmware']}, {slot['declared_size']:,} bytes"
+        if slot["crc"]:
+            text += f", CRC {slot['crc']}"
+        out.append(f"{'slot ' + slot['address']:>22}: {text}")
+        out += [f"{'':>24}{note}" for note in slot["notes"]]
+    labels = {"hardware_version": "hardware version", "hardware_version_copy": "its pvvx copy"}
+    for key, label in labels.items():
+        hw = fw[key]
+        if hw is None:
+            continue
+        what = hw["state"] if hw["state"] != "ok" else f"{hw['revision']} {hw['board'] or ''}"
+        out.append(f"{label:>22}: {what.strip()} at {hw['address']}")
+    used = [n["area"] for n in fw["nv_areas"] if n["holds_data"]]
+    out.append(f"{'settings with data':>22}: {_text(used)}")
+    out += [f"{'warning':>22}: {w}" for w in fw["warnings"]]
+    return out
+
+
+def _check_erase_nv(img: Image, erase_nv: bool, no_backup: bool) -> None:
+    """--erase-nv needs a backup and a complete image at 0: refused before connecting."""
+    segments = [(seg.address, seg.data) for seg in img.segments]
+    handover.check_options(segments, erase_nv, not no_backup)

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from . import handover
 from .backup import BackupInfo, BackupStore
 from .chip import KNOWN_IDS
 from .errors import ProtectedDataError, UsageError, VerifyError
+from .firmware import FirmwareReport, describe_slots
 from .flash import is_protected
 from .layout import (
     SECTOR,
@@ -45,8 +47,14 @@ def _timed(session: Session, report: JobReport, start: float) -> JobReport:
     return report
 
 
-def info(session: Session) -> dict[str, Any]:
-    """Chip, clock, flash and identity: what `swsflash info` shows."""
+def firmware(session: Session, deep: bool = False) -> FirmwareReport:
+    """What each image slot holds, which one the ROM starts, hardware version, NV areas:
+    a few hundred bytes read (``deep``: each image whole as well, for its CRC)."""
+    return describe_slots(session.read_flash, session.flash_size, deep)
+
+
+def info(session: Session, deep: bool = False) -> dict[str, Any]:
+    """Chip, clock, flash, identity and firmware: what `swsflash info` shows."""
     assert session.clock_info is not None and session.flash_id is not None
     size = session.flash_size
     status = session.flash.status()
@@ -69,6 +77,7 @@ def info(session: Session) -> dict[str, Any]:
         "mac_sector": f"0x{mac_address_at(size):05x}",
         "calibration_sector": f"0x{calibration_at(size):05x}",
         "calibration": calibration_summary(session.read_flash(calibration_at(size), 0x200)),
+        "firmware": firmware(session, deep).to_dict(),
     }
 
 
@@ -106,6 +115,8 @@ def write(
     preserve: bool = True,
     backup: BackupStore | None = None,
     progress: Progress = no_progress,
+    keep_other_slot: bool = False,
+    erase_nv: bool = False,
 ) -> JobReport:
     """Put the segments on the flash and leave every other byte as it was.
 
@@ -114,9 +125,29 @@ def write(
     back at once. Protected sectors (MAC, calibration, hardware version) are refused, or
     with ``force`` kept as they were unless ``preserve`` is False. With ``backup`` the
     sectors about to change are saved first.
+
+    A complete bootable image at 0x00000, once verified, becomes the one the ROM starts:
+    a second slot still marked bootable has its marker cleared (unless
+    ``keep_other_slot``); settings the old firmware family left are named, and erased
+    with ``erase_nv`` (swsflash/handover.py).
     """
     planner = plan_write(session, segments, force=force, preserve=preserve)
-    return program(session, planner, verify=verify, backup=backup, progress=progress)
+    handover.check_options(segments, erase_nv, backup is not None)
+    begin = session.clock.now()
+    hand = handover.prepare(session, segments)
+    report = program(session, planner, verify=verify, backup=backup, progress=progress)
+    if hand is not None:
+        handover.finish(
+            session,
+            hand,
+            segments,
+            report,
+            verified=verify,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
+            backup=backup,
+        )
+    return _timed(session, report, begin)
 
 
 def verify(session: Session, segments: Segments, progress: Progress = no_progress) -> JobReport:
@@ -244,18 +275,36 @@ def recover(
     backup: BackupStore | None,
     phases: Phases = no_phases,
     report: JobReport | None = None,
+    keep_other_slot: bool = False,
+    erase_nv: bool = False,
 ) -> JobReport:
-    """Back the whole flash up, write and verify the image, restart the chip.
+    """Back the whole flash up, write and verify the image, make it the one that boots
+    (as `write` does), restart the chip.
 
     ``report`` is filled as the job goes: after a failure it still names the backup."""
     report = report if report is not None else JobReport()
     planner = plan_write(session, segments)
+    handover.check_options(segments, erase_nv, backup is not None)
+    whole: bytes | None = None
     if backup is not None:
         with phases(session.flash_size, "backing up") as bump:
             whole, _ = read(session, 0, session.flash_size, bump)
         report.backups.append(session.save_backup(backup, 0, whole, "before-recover"))
+    hand = handover.prepare(session, segments, whole)
     with phases(planner.bytes_total * 2, "writing") as bump:
         program(session, planner, progress=bump, report=report)
+    if hand is not None:
+        # the whole flash is saved already: no further backup files for these sectors
+        handover.finish(
+            session,
+            hand,
+            segments,
+            report,
+            verified=True,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
+            backup=None if whole is not None else backup,
+        )
     session.run()
     return report
 

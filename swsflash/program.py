@@ -43,6 +43,10 @@ class JobReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     backups: list[Path] = field(default_factory=list)
+    # after a complete image at 0x00000 (swsflash/handover.py):
+    markers_cleared: list[int] = field(default_factory=list)  # slots whose byte 8 -> 0x00
+    old_settings: list[str] = field(default_factory=list)  # old firmware's areas with data
+    settings_erased: list[str] = field(default_factory=list)  # those of them erased
 
 
 class Target(Protocol):
