@@ -1,7 +1,7 @@
 """How often a bricked unit powered at a random moment of the power window is caught.
 
     python benchmarks/power_window.py [--trials 100] [--latency 1 3 16] [--window-ms 5000]
-                                      [--power rts] [--seed N]
+                                      [--power rts] [--seed N] [--query OPTS]
 
 Each trial runs the host's recover connection (plain, reset lines, then the power window)
 against ``sim://bricked`` at the given adapter latency; the unit gets its power at a
@@ -90,18 +90,19 @@ def main() -> int:
     ap.add_argument("--window-ms", type=int, default=5000)
     ap.add_argument("--power", choices=["rts", "dtr"], default=None)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--query", default="", help="more sim:// options, e.g. bounce=2&tx_power=1")
     args = ap.parse_args()
     window_s = args.window_ms / 1000
     rng = random.Random(args.seed)
     options = ConnectOptions()
     for lat in args.latency:
-        query = f"latency_us={lat * 1000}"
+        query = f"latency_us={lat * 1000}" + (f"&{args.query}" if args.query else "")
         wall = time.perf_counter()
         failures: dict[str, int] = {}
         caught = 0
         overrun = 0.0
         if args.power:
-            opts = replace(options, power=args.power)  # type: ignore[call-arg]
+            opts = replace(options, power=args.power)
             urls = [
                 f"sim://bricked?power={args.power}&{query}&seed={rng.randrange(1 << 30)}"
                 for _ in range(args.trials)

@@ -165,6 +165,7 @@ class Tlsr825x:
         gap = max(0.0002, 20 * t.char_time)
         t.discard_input()
         last_report = clock.now() - 1.0
+        window_end = end - WINDOW_TAIL_S  # what the user is told is left
         n = 0
         while clock.now() < end:
             unit = PROBE_UNIT if n % PROBE_EVERY == 0 else HALT_FRAME
@@ -184,9 +185,9 @@ class Tlsr825x:
                 # Whether a halt landed was decided in the chip's first milliseconds; a
                 # little more stream covers a chip that answered just before it halted.
                 end = min(end, clock.now() + ALIVE_MARGIN_S)
-            if on_progress is not None and clock.now() - last_report >= 0.05:
+            if on_progress is not None and not watch.alive and clock.now() - last_report >= 0.05:
                 last_report = clock.now()
-                on_progress(max(0.0, end - WINDOW_TAIL_S - clock.now()))
+                on_progress(max(0.0, window_end - clock.now()))
         return released
 
     def _settle(self, watch: EchoWatch) -> None:

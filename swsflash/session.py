@@ -101,13 +101,14 @@ class Session:
             self.chip.catch_at_boot(
                 opts.power_window or POWER_ON_STREAM_S,
                 opts.reset,
-                opts.on_wait,
                 power_line=opts.power,
                 off_s=opts.power_off,
             )
         elif opts.reset or opts.power_window:
-            window = opts.power_window if opts.power_window else 0.03
-            self.chip.catch_at_boot(window, opts.reset, opts.on_wait)
+            if opts.power_window:
+                self.chip.catch_at_boot(opts.power_window, opts.reset, opts.on_wait)
+            else:
+                self.chip.catch_at_boot(0.03, opts.reset)
         else:
             self.chip.halt()
         self.chip.watchdog_off()
