@@ -46,8 +46,10 @@ def trial(url: str, options: ConnectOptions, window_s: float) -> tuple[bool, str
             return ok, "" if ok else "wrong chip id", end - (prompt[0] if prompt else end)
     except SwsError as exc:
         end = opened[0].clock.now() if opened else 0.0
-        return False, f"exit {exc.exit_code}: {exc.message[:90]}", end - (
-            prompt[0] if prompt else end
+        return (
+            False,
+            f"exit {exc.exit_code}: {exc.message[:90]}",
+            end - (prompt[0] if prompt else end),
         )
     finally:
         session_mod.open_transport = real_open

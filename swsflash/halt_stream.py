@@ -29,6 +29,9 @@ PROBE_UNIT = HALT_FRAME + PROBE
 PROBE_REQUEST_AT = len(HALT_FRAME) + len(PROBE_HEADER)  # index of the request in the unit
 # A live chip's answer starts inside the request character and may run over the END word.
 ANSWER_SPAN = len(READ_REQUEST) + len(END)
+# A live chip answers every request; noise hits one now and then. Two answered requests
+# no further apart than this (in stream characters: a few probe units) make it alive.
+CONFIRM_SPAN = 4 * len(PROBE_UNIT) + 16 * len(HALT_FRAME)
 
 
 def probe_answered(sent: bytes, back: bytes, request_at: int) -> bool | None:
@@ -40,13 +43,15 @@ def probe_answered(sent: bytes, back: bytes, request_at: int) -> bool | None:
 
 
 class EchoWatch:
-    """Follows the echo of a stream as it arrives and notes the first answered request."""
+    """Follows the echo of a stream as it arrives and notes where the chip answered: two
+    answered requests close together (one could be noise)."""
 
     def __init__(self) -> None:
         self.sent = bytearray()
         self.requests: list[int] = []  # stream index of each probe's request character
         self.received = 0  # characters of echo taken in so far
-        self.alive_at: int | None = None  # stream index of the first answered request
+        self.alive_at: int | None = None  # stream index of the first confirmed answer
+        self.answers: list[int] = []  # stream index of every request that looked answered
         self.disturbed = 0  # stretches where the echo differed without an answer in them
         self._offset = 0  # received index minus stream index, while in step
         self._in_step = True
@@ -104,7 +109,9 @@ class EchoWatch:
         if n < len(self.requests):
             req = self.requests[n]
             if req <= at < req + ANSWER_SPAN and self._clean_from <= req - len(PROBE_HEADER):
-                self.alive_at = req
+                if self.answers and req - self.answers[-1] <= CONFIRM_SPAN:
+                    self.alive_at = self.answers[-1]
+                self.answers.append(req)
                 return
         self.disturbed += 1
 
