@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -35,7 +37,7 @@ from .images import Image, describe_image, load_image
 from .layout import protected_regions
 from .program import JobReport
 from .session import Session, connect, recover_connect
-from .settings import ConnectOptions, power_window_s, reset_line
+from .settings import ConnectOptions, check_lines, power_line, power_window_s, reset_line
 
 app = typer.Typer(
     name="swsflash",
@@ -107,6 +109,15 @@ PowerWindowOpt = Annotated[
         show_default=False,
     ),
 ]
+PowerOpt = Annotated[
+    str,
+    typer.Option(
+        "--power",
+        help="rts|dtr|none: the adapter line wired to the unit's VCC (+). swsflash switches "
+        "the unit off and on itself and halts it as it boots (powered while the line is not "
+        "asserted).",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the result.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each transaction.")]
 TraceOpt = Annotated[
@@ -145,6 +156,18 @@ class Ui:
     def say(self, text: str) -> None:
         if not self.quiet:
             typer.echo(text)
+
+    def countdown(self) -> Callable[[float], None]:
+        """For the power window: the whole seconds left, each said once."""
+        shown: list[int] = []
+
+        def tick(left: float) -> None:
+            n = math.ceil(left)
+            if not shown or n < shown[-1]:
+                shown.append(n)
+                self.say(f"  {n} s left")
+
+        return tick
 
     @contextmanager
     def progress(self, total: int, what: str) -> Iterator[Callable[[int], None]]:
@@ -220,15 +243,20 @@ def _options(
     trace: bool,
     reset: str = "none",
     power_window: int | None = None,
+    power: str = "none",
 ) -> ConnectOptions:
     """The command line's connection options, checked by the rules every caller shares."""
+    line = reset_line(reset, "--reset")
+    feed = power_line(power, "--power")
+    check_lines(line, feed, "--reset and --power")
     return ConnectOptions(
         baud=baud,
         pacing=pacing,
         trace=trace,
         verbose=verbose,
-        reset=reset_line(reset, "--reset"),
+        reset=line,
         power_window=power_window_s(power_window, "--power-window"),
+        power=feed,
     )
 
 
@@ -242,15 +270,19 @@ def _session(
     trace: bool,
     reset: str = "none",
     power_window: int | None = None,
+    power: str = "none",
 ) -> Iterator[tuple[Session, Ui]]:
     """Connect with one clear message for whatever goes wrong, and report the chip found."""
     _setup_logging(verbose, trace)
     ui = Ui(quiet)
     try:
-        options = _options(baud, pacing, verbose, trace, reset, power_window)
+        options = _options(baud, pacing, verbose, trace, reset, power_window, power)
         url = resolve_port(port)
         ui.say(f"Connecting to {url} at {baud} baud...")
-        if options.power_window:
+        if options.power:
+            ui.say(f"Power-cycling the unit through {options.power.upper()}...")
+        elif options.power_window:
+            options = replace(options, on_wait=ui.countdown())
             ui.say(
                 f"Apply power to the unit now (insert the battery): halting it during the "
                 f"next {options.power_window:g} s..."
@@ -322,6 +354,7 @@ def info(
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -332,7 +365,9 @@ def info(
     Example:  swsflash info --port /dev/ttyUSB0
     """
     quiet = quiet or json_out
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, _):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, _):
         data = jobs.info(dev, deep)
         if json_out:
             typer.echo(json.dumps(data, indent=2))
@@ -350,6 +385,7 @@ def read(
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -358,7 +394,9 @@ def read(
 
     Example:  swsflash read backup.bin --port /dev/ttyUSB0
     """
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, ui):
         first = _parse_int(start, "--start")
         count = _parse_int(size, "--size") if size is not None else dev.flash_size - first
         with ui.progress(count, "Reading") as bump:
@@ -434,6 +472,7 @@ def write(
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -455,7 +494,9 @@ def write(
 
     _guarded(load)
     assert img is not None
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, ui):
         segments = [(seg.address, seg.data) for seg in img.segments]
         total = img.size * (2 if verify else 1)
         with ui.progress(total, "Writing") as bump, _stop_at_sector_boundary(dev, ui):
@@ -488,7 +529,8 @@ def recover(
         typer.Option(
             "--power-window", metavar="MS", help="How long to wait for you to apply power."
         ),
-    ] = 10_000,
+    ] = 5_000,
+    power: PowerOpt = "none",
     keep_other_slot: KeepOtherSlotOpt = False,
     erase_nv: EraseNvOpt = False,
     no_backup: NoBackupOpt = False,
@@ -501,17 +543,20 @@ def recover(
     """Bring a bricked unit back: get hold of it, back it up, write and verify the image.
 
     Tries a plain connection first, then a reset through RTS and DTR, and finally asks you
-    to apply power (insert the battery) while it streams halt commands. Best started with
-    the unit's power removed and the adapter wired (see 'swsflash wiring').
+    to apply power (insert the battery) while it streams halt commands, counting down the
+    seconds left. With --power rts (RTS wired to the unit's +) it power-cycles the unit
+    itself instead. Best started with the unit's power removed and the adapter wired (see
+    'swsflash wiring').
 
-    Example:  swsflash recover z03mmc.bin --port /dev/ttyUSB0
+    Example:  swsflash recover z03mmc.bin --port /dev/ttyUSB0 [--power rts]
     """
     _setup_logging(verbose, trace)
     ui = Ui(quiet)
     try:
         img = _load(image, "0", force=False)
         _check_erase_nv(img, erase_nv, no_backup)
-        options = _options(baud, pacing, verbose, trace, reset, power_window)
+        options = _options(baud, pacing, verbose, trace, reset, power_window, power)
+        options = replace(options, on_wait=ui.countdown())
         url = resolve_port(port)
         with recover_connect(url, options, power_window / 1000, ui.say) as dev:
             assert dev.clock_info is not None and dev.flash_id is not None
@@ -576,6 +621,11 @@ def jig(
         typer.Option("--power-window", metavar="MS", help="Halt stream while each unit gets "
                      "power, for every position (overrides the config)."),
     ] = None,
+    power: Annotated[
+        str | None,
+        typer.Option("--power", help="rts|dtr|none: the line feeding each unit's VCC, for "
+                     "every position (overrides the config)."),
+    ] = None,
     loop: Annotated[
         bool | None,
         typer.Option("--loop/--once", help="After a unit, wait for the next one (Ctrl-C stops)."),
@@ -622,7 +672,7 @@ def jig(
         settings = resolve_settings(
             Overrides(
                 image=image, ports=ports, all_ports=all_ports, config=config, baud=baud,
-                pacing=pacing, reset=reset, power_window_ms=power_window, log=log,
+                pacing=pacing, reset=reset, power_window_ms=power_window, power=power, log=log,
                 csv=csv_file, backup_dir=backup_dir, no_backup=no_backup, loop=loop,
                 count=count, workers=workers, json_out=json_out,
             )
@@ -642,6 +692,7 @@ def verify_cmd(
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -658,7 +709,9 @@ def verify_cmd(
 
     _guarded(load)
     assert img is not None
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, ui):
         with ui.progress(img.size, "Verifying") as bump:
             report = jobs.verify(dev, [(seg.address, seg.data) for seg in img.segments], bump)
         _summary(ui, dev, "Compared", report)
@@ -682,6 +735,7 @@ def erase(
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -704,7 +758,9 @@ def erase(
             raise UsageError("give --start and --size, or --all --force")
 
     _guarded(check)
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, ui):
         store = _store(no_backup, backup_dir)
         if erase_all:
             ui.say("Erasing the whole chip...")
@@ -732,6 +788,7 @@ def restore(
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -743,7 +800,9 @@ def restore(
     loaded: list[tuple[BackupInfo, bytes]] = []
     _guarded(lambda: loaded.append(load_backup(backup_file)))
     info, data = loaded[0]
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, ui):
         with ui.progress(len(data) * 2, "Restoring") as bump:
             report = jobs.restore(dev, info, data, force=force, progress=bump)
         _summary(ui, dev, "Restored", report)
@@ -760,6 +819,7 @@ def mac(
     pacing: PacingOpt = "auto",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -768,7 +828,9 @@ def mac(
 
     Example:  swsflash mac --port /dev/ttyUSB0 --set A4:C1:38:12:34:56
     """
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, ui):
         if set_to is None:
             typer.echo(dev.mac() or "not set (the firmware makes up a random MAC)")
             return
@@ -809,6 +871,7 @@ def run(
     pacing: PacingOpt = "safe",
     reset: ResetOpt = "none",
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = "none",
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -817,7 +880,9 @@ def run(
 
     Example:  swsflash run --port /dev/ttyUSB0
     """
-    with _session(port, baud, pacing, quiet, verbose, trace, reset, power_window) as (dev, ui):
+    with _session(
+        port, baud, pacing, quiet, verbose, trace, reset, power_window, power
+    ) as (dev, ui):
         dev.run()
         ui.say("Chip restarted.")
 

@@ -110,6 +110,10 @@ class Transport:
             log.debug("RX %s", data.hex())
         return data
 
+    def read_available(self) -> bytes:
+        """Whatever has arrived, without waiting: for reading an echo while streaming."""
+        return self.read(4096, timeout=0)
+
     def discard_input(self) -> None:
         self.port.reset_input_buffer()
 
