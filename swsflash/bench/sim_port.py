@@ -375,9 +375,12 @@ class Serial(serial.SerialBase):
             if len(data) >= size or (deadline is not None and clock.t_ps >= deadline):
                 break
             ready = adapter.next_ready()
+            pending = bench.next_event() is not None
             if ready is not None and ready > clock.t_ps:
-                target = ready
-            elif bench.next_event() is not None:
+                # An open packet is due at ``ready``, but characters still on the line may
+                # fill it sooner: never step past them.
+                target = min(ready, clock.t_ps + step) if pending else ready
+            elif pending:
                 target = clock.t_ps + step
             elif deadline is not None:
                 target = deadline
