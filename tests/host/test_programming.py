@@ -103,9 +103,7 @@ def test_a_write_the_flash_ignored_blames_the_lock_not_the_line() -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_a_line_too_noisy_to_finish_still_touches_nothing_else(
-    seed: int, tmp_path: Path
-) -> None:
+def test_a_line_too_noisy_to_finish_still_touches_nothing_else(seed: int, tmp_path: Path) -> None:
     """Ten times the error rate: the job may give up, but every garbled page header was
     caught before its data, so the bytes outside the image's sectors are as they were."""
     image = random_image(4, seed=seed)
