@@ -252,7 +252,8 @@ class SpiFlash:
         """Program one page; a page program that gets no data changes nothing."""
         if not data or (addr % PAGE) + len(data) > PAGE:
             raise ValueError("a page program must stay inside one 256-byte page")
-        self._start(bytes([CMD_PAGE_PROGRAM, *addr.to_bytes(3, "big")]))
+        # 0xFF after a garbled header: an erase of the wrong length, or a program of nothing
+        self._start(bytes([CMD_PAGE_PROGRAM, *addr.to_bytes(3, "big")]), b"\xff")
         # the data, CS high, and the first status poll travel in one stream
         finish = spi_out_frame(data) + SPI_CS_HIGH_FRAME
         first = self.status(once=finish)
