@@ -58,7 +58,9 @@ def spi_out_frame(data: bytes) -> bytes:
     return write_frame(REG_SPI_DATA, data)
 
 
-SCRATCH_SRAM = 0x84FF00  # top of SRAM; only used while the CPU is halted
+# Near the top of the smallest variant's SRAM (TLSR8251: 32 KB from 0x840000; 8253 48 KB,
+# 8258 64 KB), so it exists on all of them; only used while the CPU is halted.
+SCRATCH_SRAM = 0x847F00
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def info(session: Session, deep: bool = False) -> dict[str, Any]:
         "flash_maker": session.flash_id.maker,
         "flash_size": size,
         "flash_status": f"0x{status:02x}",
-        "flash_protected": is_protected(status),
+        "flash_protected": is_protected(status, session.flash.status2()),
         "mac_address": session.mac(),
         "mac_sector": f"0x{mac_address_at(size):05x}",
         "calibration_sector": f"0x{calibration_at(size):05x}",

@@ -213,13 +213,15 @@ def write_sector(
     if erase:
         flash.erase_sector(sp.address)
         report.sectors_erased += 1
+    pages = []
     for page in range(0, SECTOR, PAGE):
         chunk = content[page : page + PAGE]
         if chunk.count(0xFF) == PAGE:
             report.pages_skipped += 1
-            continue
-        flash.program_page(sp.address + page, chunk)
-        report.pages_programmed += 1
+        else:
+            pages.append((sp.address + page, chunk))
+    flash.program_pages(pages)
+    report.pages_programmed += len(pages)
     if not verify:
         return
     # the bytes the image sets, plus the kept bytes in between (one read is cheaper)
@@ -227,6 +229,7 @@ def write_sector(
     back = flash.read(sp.address + lo, hi - lo)
     bad = sum(1 for a, b in zip(back, content[lo:hi], strict=True) if a != b)
     if bad:
+        flash.check_unlocked()  # a locked flash ignores the write: say so, not "noisy"
         raise VerifyError(
             f"sector 0x{sp.address:05x}: {bad} byte(s) differ after writing",
             "the line is too noisy or the flash is worn: lower --baud, shorten the "

@@ -31,7 +31,7 @@ URL_FORM = (
     "&reset_after=SECONDS&unplug_after=SECONDS&bounce=N&bounce_ms=MS&tx_power=0|1"
     "&tx_rise_us=US&sws_output=0|1|high|uart&power=rts|dtr|none&hold_ms=MS"
     "&sleep_overshoot_ms=MS&sleep_step_ms=MS&chip=8251|8253|8258&status=0xNN&status2=0xNN"
-    "&status1_write=keep|clear]"
+    "&status1_write=keep|clear&tx_buffer=N&rx_buffer=N]"
 )
 
 _OPTIONS = {
@@ -67,6 +67,8 @@ _OPTIONS = {
     "status",
     "status2",
     "status1_write",
+    "tx_buffer",
+    "rx_buffer",
 }
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -139,6 +141,10 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             adapter = replace(adapter, bit_error_rate=float(query["ber"]))
         if "max_write" in query:
             adapter = replace(adapter, max_write=int(query["max_write"]))
+        if "tx_buffer" in query:
+            _positive(query, "tx_buffer")  # the host side's, kept by the port (see write)
+        if "rx_buffer" in query:
+            adapter = replace(adapter, rx_buffer=_positive(query, "rx_buffer"))
         if "seed" in query:
             adapter = replace(adapter, seed=int(query["seed"]))
             chip = replace(chip, seed=int(query["seed"]))
@@ -163,6 +169,13 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
     except (ValueError, KeyError) as exc:
         raise serial.SerialException(f"bad option in {url!r}: {exc}; expected {URL_FORM}") from exc
     return config, query
+
+
+def _positive(query: dict[str, str], name: str) -> int:
+    value = int(query[name])
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes")
+    return value
 
 
 def _flag(query: dict[str, str], name: str) -> bool:
@@ -254,6 +267,7 @@ class Serial(serial.SerialBase):
         self.bench: Bench | None = None
         self._query: dict[str, str] = {}
         self._unplug_at: int | None = None
+        self._tx_buffer: int | None = None
         super().__init__(*args, **kwargs)
 
     # -- pyserial plumbing -------------------------------------------------------------------
@@ -265,6 +279,7 @@ class Serial(serial.SerialBase):
         config, query = parse_url(self.portstr or "")
         config = replace(config, baud=int(self.baudrate))
         self._query = query
+        self._tx_buffer = int(query["tx_buffer"]) if "tx_buffer" in query else None
         name = query.get("name") or query.get("state")
         with _LOCK:
             bench = _BENCHES.get(name) if name else None
@@ -360,9 +375,12 @@ class Serial(serial.SerialBase):
             if len(data) >= size or (deadline is not None and clock.t_ps >= deadline):
                 break
             ready = adapter.next_ready()
+            pending = bench.next_event() is not None
             if ready is not None and ready > clock.t_ps:
-                target = ready
-            elif bench.next_event() is not None:
+                # An open packet is due at ``ready``, but characters still on the line may
+                # fill it sooner: never step past them.
+                target = min(ready, clock.t_ps + step) if pending else ready
+            elif pending:
                 target = clock.t_ps + step
             elif deadline is not None:
                 target = deadline
@@ -375,6 +393,11 @@ class Serial(serial.SerialBase):
         bench = self._bench()
         payload = bytes(data)
         bench.host_write(payload, self.virtual_clock.t_ps)
+        if self._tx_buffer is not None:
+            # A blocking write returns once the rest fits the OS's transmit buffer.
+            adapter = bench.adapter
+            done = adapter.tx_end - self._tx_buffer * adapter.char_ps
+            self.virtual_clock.t_ps = max(self.virtual_clock.t_ps, done)
         return len(payload)
 
     def flush(self) -> None:
