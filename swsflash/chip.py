@@ -142,9 +142,11 @@ class Tlsr825x:
         meanwhile: a unit fed through TX and its resistor would stay half-powered."""
         t = self.link
         t.set_line(line, True)
+        until = t.clock.now() + off_s
         n = max(1, round(off_s / t.char_time))
         t.send_blind(bytes(n))  # 0x00: nine of ten bit-times low; a live slave sees ENDs
-        t.clock.sleep(off_s)
+        # the transport may already have waited for the line while sending: off means off_s
+        t.clock.sleep(max(0.0, until - t.clock.now()))
         t.discard_input()
 
     def _stream(
