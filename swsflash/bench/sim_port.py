@@ -19,20 +19,22 @@ import serial
 
 from .bench import Bench, BenchConfig
 from .scenarios import SCENARIOS, factory_flash, scenario_config
+from .spi_flash import PARTS
 from .wire import PS_PER_S
 
 URL_FORM = (
     "sim://[SCENARIO][?scenario=S&state=FILE&name=N&fclk_mhz=F&flash=PART&reset=rts|dtr|none"
     "&power_on_after=SECONDS&latency_us=US&gap_us=US&ber=P&seed=N&answer_delay=CLOCKS"
     "&resync_us=US&watchdog_s=S&max_write=N&mac=AA:BB:..&fast=0|1"
-    "&reset_after=SECONDS&unplug_after=SECONDS]"
+    "&reset_after=SECONDS&unplug_after=SECONDS&opened=FILE]"
 )
 
 _OPTIONS = {
     "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
     "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
-    "max_write", "reset_after", "unplug_after",
+    "max_write", "reset_after", "unplug_after", "opened",
 }
+_SECONDS = ("power_on_after", "reset_after", "unplug_after")
 
 POWERED_BEFORE_OPEN_S = 1.0
 
@@ -89,7 +91,7 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             adapter = replace(adapter, seed=int(query["seed"]))
         config = replace(config, chip=chip, adapter=adapter)
         if "flash" in query:
-            config = replace(config, flash_part=query["flash"])
+            config = replace(config, flash_part=_part_name(query["flash"]))
         if "reset" in query:
             line = query["reset"]
             if line not in ("rts", "dtr", "none"):
@@ -103,9 +105,54 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             config = replace(config, resync_idle_us=float(query["resync_us"]))
         if "fast" in query:
             config = replace(config, fast_path=query["fast"] not in ("0", "false", "no"))
+        for key in _SECONDS:
+            if key in query:
+                _seconds(key, query[key])
+        if "mac" in query:
+            _mac(query["mac"])
     except (ValueError, KeyError) as exc:
-        raise serial.SerialException(f"bad option in {url!r}: {exc}; expected {URL_FORM}") from exc
+        raise serial.SerialException(f"bad option in {url!r}: {exc}") from exc
+    for key in ("state", "opened"):
+        _check_folder(key, query.get(key))
     return config, query
+
+
+def _part_name(text: str) -> str:
+    """A flash part by name, in any letter case."""
+    by_upper = {name.upper(): name for name in PARTS}
+    if text.upper() not in by_upper:
+        raise ValueError(f"flash={text!r} is not a part the bench knows ({', '.join(PARTS)})")
+    return by_upper[text.upper()]
+
+
+def _seconds(key: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise ValueError(f"{key}={text!r} must be zero or more seconds")
+    return value
+
+
+def _mac(text: str) -> bytes:
+    """mac=A4:C1:38:12:34:56 (colons or dashes optional): six bytes, as people write them."""
+    digits = text.replace(":", "").replace("-", "")
+    try:
+        raw = bytes.fromhex(digits)
+    except ValueError:
+        raw = b""
+    if len(raw) != 6:
+        raise ValueError(f"mac={text!r} is not six hex bytes like A4:C1:38:12:34:56")
+    return raw
+
+
+def _check_folder(key: str, value: str | None) -> None:
+    """A file option whose folder is missing fails when the port opens, not at close."""
+    if value and not Path(value).parent.is_dir():
+        raise serial.SerialException(
+            f"{key}={value!r}: the folder {str(Path(value).parent)!r} does not exist"
+        )
 
 
 def _make_bench(config: BenchConfig, query: dict[str, str]) -> Bench:
@@ -114,7 +161,7 @@ def _make_bench(config: BenchConfig, query: dict[str, str]) -> Bench:
     if state and Path(state).is_file():
         flash = Path(state).read_bytes()
     if flash is None:
-        mac = bytes.fromhex(query["mac"].replace(":", "")) if "mac" in query else None
+        mac = _mac(query["mac"]) if "mac" in query else None
         flash = factory_flash(config.flash_part, mac) if mac else factory_flash(config.flash_part)
     return Bench(config, flash)
 
@@ -136,6 +183,8 @@ class Serial(serial.SerialBase):
         if self.is_open:
             raise serial.SerialException("Port is already open.")
         config, query = parse_url(self.portstr or "")
+        if query.get("opened"):
+            Path(query["opened"]).touch()  # tests: proof that a command opened the port
         config = replace(config, baud=int(self.baudrate))
         self._query = query
         name = query.get("name") or query.get("state")
@@ -158,12 +207,14 @@ class Serial(serial.SerialBase):
         self.bench = bench
         self.virtual_clock.t_ps = bench.now
         if "reset_after" in query:
-            bench.reset_chip_at(bench.now + round(float(query["reset_after"]) * PS_PER_S))
+            after = _seconds("reset_after", query["reset_after"])
+            bench.reset_chip_at(bench.now + round(after * PS_PER_S))
         self._unplug_at = None
         if "unplug_after" in query:
-            self._unplug_at = bench.now + round(float(query["unplug_after"]) * PS_PER_S)
+            after = _seconds("unplug_after", query["unplug_after"])
+            self._unplug_at = bench.now + round(after * PS_PER_S)
         if "power_on_after" in query:
-            after = float(query["power_on_after"])
+            after = _seconds("power_on_after", query["power_on_after"])
             bench.power_on(bench.now + round(after * PS_PER_S))
         self.is_open = True
         self._reconfigure_port()
