@@ -10,8 +10,7 @@ as a tqdm bar does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from .backup import BackupInfo, BackupStore
@@ -28,16 +27,21 @@ from .layout import (
     protected_regions,
 )
 from .plan import Planner, check_fits, check_range, refuse_protected
-from .program import JobReport, Progress, back_up, erase_sectors, no_progress, program
+from .program import (
+    JobReport,
+    Phases,
+    Progress,
+    back_up,
+    erase_sectors,
+    no_phases,
+    no_progress,
+    only_writing,
+    program,
+)
 from .session import Session
 
 Segments = Sequence[tuple[int, bytes]]
-Phases = Callable[[int, str], AbstractContextManager[Progress]]
-
-
-@contextmanager
-def no_phases(total: int, what: str) -> Iterator[Progress]:
-    yield no_progress
+__all__ = ["Phases", "Segments", "no_phases"]
 
 
 def _timed(session: Session, report: JobReport, start: float) -> JobReport:
@@ -106,6 +110,8 @@ def write(
     preserve: bool = True,
     backup: BackupStore | None = None,
     progress: Progress = no_progress,
+    phases: Phases | None = None,
+    report: JobReport | None = None,
 ) -> JobReport:
     """Put the segments on the flash and leave every other byte as it was.
 
@@ -113,10 +119,15 @@ def write(
     (64 KB blocks where the image covers them), programmed (blank pages skipped) and read
     back at once. Protected sectors (MAC, calibration, hardware version) are refused, or
     with ``force`` kept as they were unless ``preserve`` is False. With ``backup`` the
-    sectors about to change are saved first.
+    sectors about to change are saved first. ``phases`` follows every phase (checking,
+    comparing, backing up, writing), ``progress`` the writing alone; ``report`` is filled
+    as the job goes.
     """
     planner = plan_write(session, segments, force=force, preserve=preserve)
-    return program(session, planner, verify=verify, backup=backup, progress=progress)
+    return program(
+        session, planner, verify=verify, backup=backup, progress=progress, report=report,
+        phases=phases,
+    )
 
 
 def verify(session: Session, segments: Segments, progress: Progress = no_progress) -> JobReport:
@@ -149,8 +160,11 @@ def erase(
     preserve: bool = True,
     backup: BackupStore | None = None,
     progress: Progress = no_progress,
+    phases: Phases | None = None,
+    report: JobReport | None = None,
 ) -> JobReport:
-    """Erase whole sectors; protected ones are refused, or kept unless ``preserve`` is off."""
+    """Erase whole sectors; protected ones are refused, or kept unless ``preserve`` is off.
+    ``phases`` follows the backup and the erasing, ``progress`` the erasing alone."""
     if start % SECTOR or size % SECTOR or size <= 0:
         raise UsageError(
             f"erase works on whole 4 KB sectors: start 0x{start:x} and size 0x{size:x} "
@@ -165,13 +179,18 @@ def erase(
         for s in range(start, start + size, SECTOR)
         if not any(r.overlaps(s, s + SECTOR) for r in keep)
     ]
-    report = JobReport(bytes_total=size)
+    phases = phases or only_writing(progress)
+    report = report if report is not None else JobReport()
+    report.bytes_total = size
     if keep:
         report.notes.append("kept the MAC, calibration and hardware-version sectors")
     session.flash.unprotect()
     if backup is not None and sectors:
-        report.backups += back_up(session, sectors, backup, "before-erase")
-    erase_sectors(session, sectors, report, progress)
+        what = f"backing up {len(sectors) * SECTOR // 1024} KB"
+        with phases(len(sectors) * SECTOR, what) as bump:
+            report.backups += back_up(session, sectors, backup, "before-erase", progress=bump)
+    with phases(len(sectors) * SECTOR, "erasing") as bump:
+        erase_sectors(session, sectors, report, bump)
     return _timed(session, report, begin)
 
 
@@ -192,7 +211,7 @@ def erase_all(
         for r in (protected_regions(size) if preserve else [])
     ]
     session.flash.erase_chip()
-    report.sectors_erased = size // SECTOR
+    report.count_erase(*range(0, size, SECTOR))
     written = [(a, d) for a, d in kept if d.count(0xFF) != len(d)]
     if written:
         program(session, plan_write(session, written, force=True, preserve=False))
@@ -220,6 +239,7 @@ def restore(
     *,
     force: bool = False,
     progress: Progress = no_progress,
+    phases: Phases | None = None,
 ) -> JobReport:
     """Write a backup back where it came from, refusing another unit's MAC unless forced."""
     planner = plan_write(session, [(info.start, data)], force=True, preserve=False)
@@ -232,7 +252,7 @@ def restore(
                 "restoring it would give this unit another unit's identity; use the "
                 "unit's own backup, or --force if you mean it",
             )
-    report = program(session, planner, progress=progress)
+    report = program(session, planner, progress=progress, phases=phases)
     session.forget_mac()
     return report
 
@@ -254,8 +274,7 @@ def recover(
         with phases(session.flash_size, "backing up") as bump:
             whole, _ = read(session, 0, session.flash_size, bump)
         report.backups.append(session.save_backup(backup, 0, whole, "before-recover"))
-    with phases(planner.bytes_total * 2, "writing") as bump:
-        program(session, planner, progress=bump, report=report)
+    program(session, planner, phases=phases, report=report)
     session.run()
     return report
 
@@ -281,8 +300,7 @@ def program_unit(
                 data = session.read_flash(r.start, r.size)
                 report.backups.append(session.save_backup(backup, r.start, data, "jig"))
                 bump(r.size)
-    with phases(planner.bytes_total * 2, "writing") as bump:
-        program(session, planner, progress=bump, report=report)
+    program(session, planner, phases=phases, report=report)
     with phases(0, "restarting"):
         session.run()
     return report
