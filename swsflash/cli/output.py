@@ -29,6 +29,14 @@ SECTOR_PHASES = ("writing", "erasing")
 REDRAW_S = 0.1  # wall time between redraws of a bar on a terminal
 STEPS = 4  # a bar not on a terminal prints a line at every quarter
 
+# "what to do" for errors raised without one of their own, by exit code
+DEFAULT_HINTS = {
+    2: "'swsflash COMMAND --help' shows the options and an example",
+    3: "check the file's name and that the download is complete; 'swsflash image-info "
+    "FILE' shows what a firmware file holds",
+    4: "check the port with 'swsflash ports'",
+}
+
 AddressOf = Callable[[str, int], int | None]  # (phase, bytes done) -> flash address
 
 
@@ -205,7 +213,7 @@ def summary(verb: str, report: JobReport, simulated: bool, chip: str) -> str:
     if report.bytes_verified:
         details.append("verified")
     if report.retries:
-        details.append("1 retry" if report.retries == 1 else f"{report.retries} retries")
+        details.append(f"{report.retries} retried")
     if details:
         parts.append(f"({'; '.join(details)})")
     clock = " of simulated time" if simulated else ""
@@ -242,9 +250,9 @@ def show_error(exc: SwsError, state: RunState) -> None:
     if ui is not None and ui.bar is not None:
         ui.bar.clear()
     backups = [str(p) for p in state.report.backups]
+    hint = exc.hint or DEFAULT_HINTS.get(exc.exit_code, "see docs/troubleshooting.md")
     typer.echo(f"swsflash: {exc.title}: {exc.message}", err=True)
-    if exc.hint:
-        typer.echo(f"  what to do: {exc.hint}", err=True)
+    typer.echo(f"  what to do: {hint}", err=True)
     for path in backups:
         typer.echo(f"  backup saved before the failure: {path}", err=True)
     if state.json_out:
@@ -253,6 +261,6 @@ def show_error(exc: SwsError, state: RunState) -> None:
             "exit_code": exc.exit_code,
             "error": exc.title,
             "message": exc.message,
-            "hint": exc.hint,
+            "hint": hint,
             "backups": backups,
         }, indent=2))
