@@ -158,7 +158,11 @@ def recovering(conn: Connection, window_s: float) -> Iterator[Session]:
     """Get hold of a bricked unit by every means there is (see session.recover_connect)."""
     with recover_connect(conn.url, replace(conn.options, power_window=None), window_s,
                          conn.ui.say) as dev, ctrl_c(dev, conn.ui):
-        found(conn.ui, dev)
+        assert dev.clock_info is not None and dev.flash_id is not None
+        conn.ui.say(
+            f"Found a TLSR825x (chip clock ~{dev.clock_info.fclk_mhz} MHz), flash "
+            f"{dev.flash_id}, MAC {dev.mac() or 'not set'}"
+        )
         yield dev
 
 

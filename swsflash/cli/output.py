@@ -87,8 +87,9 @@ class Bar:
         where = f" at 0x{address:05x}" if address is not None else ""
         speed = rate(self.done, self.clock.now() - self.t0)
         sim = " simulated" if self.simulated and speed else ""
+        title = self.what[:1].upper() + self.what[1:]
         return (
-            f"{self.what[:1].upper() + self.what[1:]:<20} {pct:3.0f}% [{'#' * filled}{'.' * (20 - filled)}]"
+            f"{title:<20} {pct:3.0f}% [{'#' * filled}{'.' * (20 - filled)}]"
             f"{where} {_kb(self.done)} of {_kb(self.total)}"
             + (f", {speed}{sim}" if speed else "")
         )

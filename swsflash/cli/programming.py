@@ -143,6 +143,34 @@ def write(
     conn.ui.result(summary("Wrote", report, dev.simulated, chip))
 
 
+def erase_range(
+    start: str | None, size: str | None, erase_all: bool, force: bool
+) -> tuple[int | None, int | None]:
+    """(first, size) of an erase, checked before connecting; (None, None) for --all,
+    size None for ALL (to the end of the flash)."""
+    if erase_all and not force:
+        raise UsageError(
+            "--all erases the whole chip, including the unit's MAC address and its "
+            "factory calibration, which cannot be recreated",
+            "add --force: swsflash then backs up the flash and puts MAC and calibration "
+            "back afterwards (add --no-preserve to really wipe them)",
+        )
+    if not erase_all and (start is None or size is None):
+        raise UsageError("give --start and --size, or --all --force",
+                         "e.g. swsflash erase --start 0x40000 --size 0x34000")
+    first = count = None
+    if not erase_all:
+        assert start is not None and size is not None
+        first = sector_aligned(parse_int(start, "--start"), "--start")
+        count = parse_size(size, "--size")
+        if count is not None:
+            sector_aligned(count, "--size")
+            if count == 0:
+                raise UsageError("--size 0 erases nothing", "give a multiple of 0x1000")
+        within_largest(first, count, "--start/--size")
+    return first, count
+
+
 @app.command()
 def erase(
     ctx: typer.Context,
@@ -174,26 +202,7 @@ def erase(
 
     Example:  swsflash erase --start 0x40000 --size 0x34000 --port /dev/ttyUSB0
     """
-    if erase_all and not force:
-        raise UsageError(
-            "--all erases the whole chip, including the unit's MAC address and its "
-            "factory calibration, which cannot be recreated",
-            "add --force: swsflash then backs up the flash and puts MAC and calibration "
-            "back afterwards (add --no-preserve to really wipe them)",
-        )
-    if not erase_all and (start is None or size is None):
-        raise UsageError("give --start and --size, or --all --force",
-                         "e.g. swsflash erase --start 0x40000 --size 0x34000")
-    first = count = None
-    if not erase_all:
-        assert start is not None and size is not None
-        first = sector_aligned(parse_int(start, "--start"), "--start")
-        count = parse_size(size, "--size")
-        if count is not None:
-            sector_aligned(count, "--size")
-            if count == 0:
-                raise UsageError("--size 0 erases nothing", "give a multiple of 0x1000")
-        within_largest(first, count, "--start/--size")
+    first, count = erase_range(start, size, erase_all, force)
     conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose,
                               trace, no_progress)
     store = conn.backup_store(backup_dir, no_backup)
@@ -306,7 +315,6 @@ def recover(
     assert conn.options.power_window is not None
     store = conn.backup_store(backup_dir, no_backup)
     with recovering(conn, conn.options.power_window) as dev:
-        conn.ui.say(f"Found it; MAC {dev.mac() or 'not set'}")
         jobs.recover(dev, segments, backup=store, report=state.report,
                      phases=job_phases(conn, dev, write_addresses(segments),
                                        "Backup of the whole flash"))
