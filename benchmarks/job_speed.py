@@ -3,6 +3,7 @@ the line-rate floor: the virtual time is what a real adapter would take.
 
     python benchmarks/job_speed.py                 # prints the table
     python benchmarks/job_speed.py --markdown docs/performance.md
+    python benchmarks/job_speed.py --baud 921600 --latency-us 16000 --only write
 
 Floor: over a plain UART every data byte costs 10 characters each way, i.e. baud/100 bytes
 per second; write + verify moves the image twice, plus the flash's erase busy time.
@@ -45,10 +46,10 @@ Job = Callable[[Device], tuple[int, float]]  # -> (retries, virtual seconds of t
 
 def _measure(
     case: str, baud: int, nbytes: int, floor: float, job: Job,
-    pacing: str = "auto", pipelined: bool = True,
+    pacing: str = "auto", pipelined: bool = True, url: str = "sim://",
 ) -> Row:
     wall = time.monotonic()
-    with swsflash.connect("sim://", ConnectOptions(baud=baud, pacing=pacing)) as dev:
+    with swsflash.connect(url, ConnectOptions(baud=baud, pacing=pacing)) as dev:
         dev.link.pipelined = dev.link.pipelined and pipelined
         retries, virtual = job(dev)
     return Row(case, baud, nbytes, virtual, floor, retries, time.monotonic() - wall)
@@ -60,8 +61,15 @@ def _timed(dev: Device, action: Callable[[], int]) -> tuple[int, float]:
     return retries, dev.clock.now() - start
 
 
-def run(bauds: tuple[int, ...], with_safe: bool) -> list[Row]:
+def run(
+    bauds: tuple[int, ...], with_safe: bool, latency_us: float | None = None,
+    only: str | None = None,
+) -> list[Row]:
+    """Every job at every rate; ``latency_us``: the adapter's IN latency (an FT232's
+    latency timer is 16 ms by default), ``only``: the jobs whose name starts so."""
     image = IMAGE.read_bytes()
+    url = "sim://" if latency_us is None else f"sim://?latency_us={latency_us:g}"
+    suffix = "" if latency_us is None else f", latency {latency_us / 1000:g} ms"
     rows = []
     for baud in bauds:
         rate = baud / 100
@@ -78,14 +86,20 @@ def run(bauds: tuple[int, ...], with_safe: bool) -> list[Row]:
         def backup(dev: Device) -> tuple[int, float]:
             return _timed(dev, lambda: len(dev.read(0, 0x80000)) * 0)
 
-        rows.append(_measure("write + verify", baud, len(image), write_floor, first))
-        rows.append(_measure("write again (same image)", baud, len(image), write_floor, second))
-        rows.append(_measure("full 512 KB read", baud, 0x80000, 0x80000 / rate, backup))
+        cases: list[tuple[str, int, float, Job, str, bool]] = [
+            ("write + verify", len(image), write_floor, first, "auto", True),
+            ("write again (same image)", len(image), write_floor, second, "auto", True),
+            ("full 512 KB read", 0x80000, 0x80000 / rate, backup, "auto", True),
+        ]
         if with_safe:
-            rows.append(
-                _measure("write + verify, safest pacing", baud, len(image), write_floor,
-                         first, pacing="safe", pipelined=False)
+            cases.append(
+                ("write + verify, safest pacing", len(image), write_floor, first, "safe", False)
             )
+        for case, nbytes, floor, job, pacing, piped in cases:
+            if only is None or case.startswith(only):
+                rows.append(
+                    _measure(case + suffix, baud, nbytes, floor, job, pacing, piped, url)
+                )
     return rows
 
 
@@ -107,8 +121,12 @@ def main() -> None:
     parser.add_argument("--baud", type=int, action="append", help="only these rates")
     parser.add_argument("--no-safe", action="store_true", help="skip the slow safe-pacing run")
     parser.add_argument("--markdown", type=Path, help="also write the table into this file")
+    parser.add_argument(
+        "--latency-us", type=float, help="adapter IN latency (default: the bench's 1000 us)"
+    )
+    parser.add_argument("--only", help="only the jobs whose name starts so (e.g. 'write +')")
     args = parser.parse_args()
-    rows = run(tuple(args.baud or BAUDS), not args.no_safe)
+    rows = run(tuple(args.baud or BAUDS), not args.no_safe, args.latency_us, args.only)
     text = table(rows)
     print(text)
     if args.markdown:

@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import handover
 from .backup import BackupInfo, BackupStore
 from .chip import KNOWN_IDS
 from .errors import ProtectedDataError, UsageError, VerifyError
+from .firmware import FirmwareReport, describe_slots
 from .flash import is_protected
 from .layout import (
     SECTOR,
@@ -49,8 +51,14 @@ def _timed(session: Session, report: JobReport, start: float) -> JobReport:
     return report
 
 
-def info(session: Session) -> dict[str, Any]:
-    """Chip, clock, flash and identity: what `swsflash info` shows."""
+def firmware(session: Session, deep: bool = False) -> FirmwareReport:
+    """What each image slot holds, which one the ROM starts, hardware version, NV areas:
+    a few hundred bytes read (``deep``: each image whole as well, for its CRC)."""
+    return describe_slots(session.read_flash, session.flash_size, deep)
+
+
+def info(session: Session, deep: bool = False) -> dict[str, Any]:
+    """Chip, clock, flash, identity and firmware: what `swsflash info` shows."""
     assert session.clock_info is not None and session.flash_id is not None
     size = session.flash_size
     status = session.flash.status()
@@ -68,11 +76,12 @@ def info(session: Session) -> dict[str, Any]:
         "flash_maker": session.flash_id.maker,
         "flash_size": size,
         "flash_status": f"0x{status:02x}",
-        "flash_protected": is_protected(status),
+        "flash_protected": is_protected(status, session.flash.status2()),
         "mac_address": session.mac(),
         "mac_sector": f"0x{mac_address_at(size):05x}",
         "calibration_sector": f"0x{calibration_at(size):05x}",
         "calibration": calibration_summary(session.read_flash(calibration_at(size), 0x200)),
+        "firmware": firmware(session, deep).to_dict(),
     }
 
 
@@ -112,6 +121,8 @@ def write(
     progress: Progress = no_progress,
     phases: Phases | None = None,
     report: JobReport | None = None,
+    keep_other_slot: bool = False,
+    erase_nv: bool = False,
 ) -> JobReport:
     """Put the segments on the flash and leave every other byte as it was.
 
@@ -122,12 +133,32 @@ def write(
     sectors about to change are saved first. ``phases`` follows every phase (checking,
     comparing, backing up, writing), ``progress`` the writing alone; ``report`` is filled
     as the job goes.
+
+    A complete bootable image at 0x00000, once verified, becomes the one the ROM starts:
+    a second slot still marked bootable has its marker cleared (unless
+    ``keep_other_slot``); settings the old firmware family left are named, and erased
+    with ``erase_nv`` (swsflash/handover.py).
     """
     planner = plan_write(session, segments, force=force, preserve=preserve)
-    return program(
+    handover.check_options(segments, erase_nv, backup is not None)
+    begin = session.clock.now()
+    hand = handover.prepare(session, segments)
+    report = program(
         session, planner, verify=verify, backup=backup, progress=progress, report=report,
         phases=phases,
     )
+    if hand is not None:
+        handover.finish(
+            session,
+            hand,
+            segments,
+            report,
+            verified=verify,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
+            backup=backup,
+        )
+    return _timed(session, report, begin)
 
 
 def verify(session: Session, segments: Segments, progress: Progress = no_progress) -> JobReport:
@@ -264,17 +295,35 @@ def recover(
     backup: BackupStore | None,
     phases: Phases = no_phases,
     report: JobReport | None = None,
+    keep_other_slot: bool = False,
+    erase_nv: bool = False,
 ) -> JobReport:
-    """Back the whole flash up, write and verify the image, restart the chip.
+    """Back the whole flash up, write and verify the image, make it the one that boots
+    (as `write` does), restart the chip.
 
     ``report`` is filled as the job goes: after a failure it still names the backup."""
     report = report if report is not None else JobReport()
     planner = plan_write(session, segments)
+    handover.check_options(segments, erase_nv, backup is not None)
+    whole: bytes | None = None
     if backup is not None:
         with phases(session.flash_size, "backing up") as bump:
             whole, _ = read(session, 0, session.flash_size, bump)
         report.backups.append(session.save_backup(backup, 0, whole, "before-recover"))
+    hand = handover.prepare(session, segments, whole)
     program(session, planner, phases=phases, report=report)
+    if hand is not None:
+        # the whole flash is saved already: no further backup files for these sectors
+        handover.finish(
+            session,
+            hand,
+            segments,
+            report,
+            verified=True,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
+            backup=None if whole is not None else backup,
+        )
     session.run()
     return report
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from enum import Enum
 
-from .errors import AnswerError, ChipNotAnswering, NoAnswer, WiringError
+from .errors import AnswerError, ChipNotAnswering, DistortedEcho, NoAnswer, WiringError
 from .transport import Clock, Transport
 
 __all__ = ["AnswerError", "NoAnswer"]  # raised here; defined with the other errors
@@ -126,7 +126,7 @@ class SwireLink:
                 "this adapter cannot stream: try --pacing safe, a lower --baud, or a CH340 "
                 "or PL2303 adapter",
             )
-        raise WiringError(
+        raise DistortedEcho(
             f"distorted echo: of {len(chunk)} characters sent, {len(echo)} came back and they "
             f"differ ({_first_difference(chunk, echo)})",
             "check the 1 kOhm resistor between TX and SWS and the GND wire; try a lower --baud",

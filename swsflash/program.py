@@ -61,6 +61,10 @@ class JobReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     backups: list[Path] = field(default_factory=list)
+    # after a complete image at 0x00000 (swsflash/handover.py):
+    markers_cleared: list[int] = field(default_factory=list)  # slots whose byte 8 -> 0x00
+    old_settings: list[str] = field(default_factory=list)  # old firmware's areas with data
+    settings_erased: list[str] = field(default_factory=list)  # those of them erased
     erased: set[int] = field(default_factory=set, repr=False)  # sectors, each counted once
 
     def count_erase(self, *sectors: int) -> None:
@@ -273,13 +277,15 @@ def write_sector(
     if erase:
         flash.erase_sector(sp.address)
         report.count_erase(sp.address)
+    pages = []
     for page in range(0, SECTOR, PAGE):
         chunk = content[page : page + PAGE]
         if chunk.count(0xFF) == PAGE:
             report.pages_skipped += 1
-            continue
-        flash.program_page(sp.address + page, chunk)
-        report.pages_programmed += 1
+        else:
+            pages.append((sp.address + page, chunk))
+    flash.program_pages(pages)
+    report.pages_programmed += len(pages)
     if not verify:
         return
     # the bytes the image sets, plus the kept bytes in between (one read is cheaper)
@@ -287,6 +293,7 @@ def write_sector(
     back = flash.read(sp.address + lo, hi - lo)
     bad = sum(1 for a, b in zip(back, content[lo:hi], strict=True) if a != b)
     if bad:
+        flash.check_unlocked()  # a locked flash ignores the write: say so, not "noisy"
         raise VerifyError(
             f"sector 0x{sp.address:05x}: {bad} byte(s) differ after writing",
             "the line is too noisy or the flash is worn: lower --baud, shorten the "

@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from .bench import Bench
+from .bench import Bench, BenchConfig
+from .chip import SRAM_SIZES, SWS_OUTPUT_MODES
 from .pty_door import PtyDoor
 from .scenarios import SCENARIOS, factory_flash, scenario_config
 from .spi_flash import DEFAULT_PART, PARTS
@@ -72,11 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--flash",
-        default=DEFAULT_PART,
         choices=list(PARTS),
         metavar="PART",
-        help=f"flash part: {', '.join(PARTS)} (default: {DEFAULT_PART})",
+        help=f"flash part: {', '.join(PARTS)} (default: {DEFAULT_PART}, or the scenario's)",
     )
+    _add_unit_options(parser)
     parser.add_argument(
         "--max-backlog-ms",
         type=float,
@@ -86,6 +87,72 @@ def build_parser() -> argparse.ArgumentParser:
         "standing in for a driver that blocks the writer (default: 2)",
     )
     return parser
+
+
+def _add_unit_options(parser: argparse.ArgumentParser) -> None:
+    """Chip variant, supply and flash unknowns (docs/bench.md, "Supply and pins")."""
+    parser.add_argument(
+        "--chip",
+        choices=list(SRAM_SIZES),
+        help="chip variant: SRAM 32/48/64 KB (default: 8258, 64 KB)",
+    )
+    parser.add_argument(
+        "--bounce",
+        type=int,
+        metavar="N",
+        help="with --power-on-after: the battery contact breaks and makes N more times "
+        "within --bounce-ms (default: 0)",
+    )
+    parser.add_argument(
+        "--bounce-ms", type=float, metavar="MS", help="span of the bounce (default: 20)"
+    )
+    parser.add_argument(
+        "--tx-power",
+        action="store_true",
+        help="while unpowered the unit is half-fed through TX: the echo is distorted",
+    )
+    parser.add_argument(
+        "--sws-output",
+        choices=list(SWS_OUTPUT_MODES),
+        help="firmware drives SWS as an output once it takes the pin (implies a firmware "
+        "that takes it 2.5 ms after boot)",
+    )
+    parser.add_argument(
+        "--flash-status2",
+        type=lambda text: int(text, 0),
+        metavar="0xNN",
+        help="second status byte of a part that has one (P25Q40L; 0x40 = CMP)",
+    )
+    parser.add_argument("--seed", type=int, help="seed for bounce times and TX-power distortion")
+
+
+def _apply_unit_options(args: argparse.Namespace, config: BenchConfig) -> BenchConfig:
+    chip = config.chip
+    if args.chip is not None:
+        chip = replace(chip, sram_size=SRAM_SIZES[args.chip])
+    if args.bounce is not None:
+        if not 0 <= args.bounce <= 10:
+            build_parser().error("--bounce must be 0 .. 10")
+        chip = replace(chip, bounce=args.bounce)
+    if args.bounce_ms is not None:
+        if args.bounce_ms <= 0:
+            build_parser().error("--bounce-ms must be positive")
+        chip = replace(chip, bounce_ms=args.bounce_ms)
+    if args.tx_power:
+        chip = replace(chip, tx_powered=True)
+    if args.sws_output is not None:
+        chip = replace(chip, sws_output=args.sws_output)
+        if chip.takes_sws_after_ms is None:
+            chip = replace(chip, takes_sws_after_ms=2.5)
+    if args.seed is not None:
+        chip = replace(chip, seed=args.seed)
+        config = replace(config, adapter=replace(config.adapter, seed=args.seed))
+    config = replace(config, chip=chip)
+    if args.flash_status2 is not None:
+        if not PARTS[config.flash_part].status2:
+            build_parser().error(f"--flash-status2: {config.flash_part} has no second status byte")
+        config = replace(config, flash_status2=args.flash_status2 & 0xFF)
+    return config
 
 
 def _say(line: str) -> None:
@@ -114,11 +181,14 @@ def _save(path: Path, data: bytes) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = scenario_config(args.scenario)
-    config = replace(config, flash_part=args.flash)
+    flash_part = args.flash or config.flash_part
+    config = replace(config, flash_part=flash_part)
+    args.flash = flash_part
     if args.fclk_mhz is not None:
         if args.fclk_mhz <= 0:
             build_parser().error("--fclk-mhz must be positive")
         config = replace(config, chip=replace(config.chip, fclk_hz=args.fclk_mhz * 1e6))
+    config = _apply_unit_options(args, config)
     if args.power_on_after is not None:
         if args.power_on_after < 0:
             build_parser().error("--power-on-after must not be negative")

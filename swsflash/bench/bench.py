@@ -48,10 +48,13 @@ class BenchConfig:
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     flash_part: str = DEFAULT_PART
     flash_status: int = 0x00
+    flash_status2: int = 0x00  # parts with a second status byte only (CMP = 0x40)
+    one_byte_status_write: str = "keep"  # what 0x01 with one byte does to status-2
     flash_asleep: bool = False
     answer_delay_clocks: int = 2
     resync_idle_us: float = 50.0
     reset_line: str | None = None  # which modem line reaches the RST pad: rts, dtr or None
+    power_line: str | None = None  # which modem line feeds the unit's VCC: rts, dtr or None
     power_on_at_s: float | None = 0.0  # None: unpowered until power_on() is called
     fast_path: bool = True
 
@@ -70,7 +73,9 @@ class Bench:
             PARTS[config.flash_part],
             flash_data,
             status=config.flash_status,
+            status2=config.flash_status2,
             deep_power_down=config.flash_asleep,
+            one_byte_status_write=config.one_byte_status_write,
         )
         self.chip = Chip(config.chip, self.flash)
         timing = SlaveTiming(
@@ -94,6 +99,7 @@ class Bench:
         self._boot_seen = self.chip.boot_count
         self._power_on_at: int | None = None
         self._chip_reset_at: int | None = None
+        self._lag_until: int | None = None  # brown-out: the line stays low until then
         self._memo: dict[tuple[object, ...], Memo] = {}
         if config.power_on_at_s is not None:
             self._power_on_at = round(config.power_on_at_s * PS_PER_S)
@@ -116,11 +122,15 @@ class Bench:
         self.rx.bit_ps = self.bit_ps
 
     def set_modem_line(self, name: str, asserted: bool, t: int) -> None:
-        """RTS/DTR asserted drives the adapter pin low: the chip is held in reset."""
+        """RTS/DTR asserted drives the adapter pin low: the chip is held in reset, or the
+        unit fed from that pin loses its supply."""
         self.advance(t)
+        at = max(self.now, self.horizon)
         if name == self.config.reset_line:
-            at = max(self.now, self.horizon)
             self.chip.set_reset_pin(asserted, at)
+            self._sync_slave(at)
+        if name == self.config.power_line:
+            self.chip.supply_pin(not asserted, at)
             self._sync_slave(at)
 
     def power_on(self, t: int) -> None:
@@ -138,6 +148,7 @@ class Bench:
             self.slave.next_deadline(),
             self.rx.next_sample(),
             self.chip.next_event(),
+            self._lag_until,
             self._power_on_at,
             self._chip_reset_at,
         ]
@@ -171,7 +182,7 @@ class Bench:
         self.now = t
         if self._power_on_at is not None and t >= self._power_on_at:
             self._power_on_at = None
-            self.chip.set_power(True, t)
+            self.chip.power_arrives(t)
         if self._chip_reset_at is not None and t >= self._chip_reset_at:
             self._chip_reset_at = None
             self.chip.reboot(t)
@@ -186,8 +197,13 @@ class Bench:
                 if run.pos == len(run.data):
                     self.adapter.tx.popleft()
         while self._edge_i < len(self._edges) and self._edges[self._edge_i][0] <= t:
-            self.tx_level = self._edges[self._edge_i][1]
+            at, self.tx_level = self._edges[self._edge_i]
             self._edge_i += 1
+            if self.chip.brown_out():
+                high = self.tx_level == HIGH
+                self._lag_until = at + self.chip.rise_delay_ps() if high else None
+        if self._lag_until is not None and t >= self._lag_until:
+            self._lag_until = None
         released = False
         while self.slave.drive and self.slave.drive[0][0] <= t:
             level = self.slave.drive.popleft()[1]
@@ -210,7 +226,12 @@ class Bench:
     def _line_level(self) -> int:
         if self.drive_level is not None:
             return self.drive_level
-        return self.tx_level if self._line_ok else HIGH
+        if not self._line_ok:
+            return HIGH
+        firmware = self.chip.sws_output_level(self.now)
+        if firmware is not None:
+            return firmware  # push-pull: TX through its resistor cannot move the pin
+        return LOW if self._lag_until is not None else self.tx_level
 
     def _update_line(self, t: int) -> None:
         level = self._line_level()
@@ -240,8 +261,9 @@ class Bench:
             and self.drive_level is None
             and self.line == HIGH
             and (not self.slave.active or self.slave.quiet)
-            and self._power_on_at is None
             and self._chip_reset_at is None
+            and self._lag_until is None
+            and not self.chip.pad_busy()
             and not self._slave_stale(t)
             and bool(self.adapter.tx)
         )
@@ -253,7 +275,42 @@ class Bench:
             self.slave.active
         )
 
+    def _skip_tx_while_driven(self, t: int, t_end: int) -> bool:
+        """While the firmware drives SWS, TX changes nothing the model sees (the line, the
+        receiver and the silent slave follow the firmware): whole characters that end before
+        anything else happens are taken off TX without edges."""
+        run = self.adapter.tx[0]
+        char_ps = self.adapter.char_ps
+        if self._edge_i < len(self._edges) or run.start + run.pos * char_ps != t:
+            return False
+        others = (
+            self.slave.next_deadline(),
+            self.rx.next_sample(),
+            self.chip.next_event(),
+            self._power_on_at,
+            self._chip_reset_at,
+            self._lag_until,
+        )
+        limit = min([t_end, *(x for x in others if x is not None)])
+        n = min(len(run.data) - run.pos, (limit - t) // char_ps)
+        if n <= 0:
+            return False
+        run.pos += n
+        if run.pos == len(run.data):
+            self.adapter.tx.popleft()
+        self.now = t + n * char_ps
+        self.stats.fast_words += 1
+        return True
+
+    def _next_chip_change(self) -> int | None:
+        """The chip's next own event, or a pending power-on: a shortcut must end before it
+        (so that a unit waiting for its battery still streams on the fast path)."""
+        times = [x for x in (self.chip.next_event(), self._power_on_at) if x is not None]
+        return min(times) if times else None
+
     def _try_fast(self, t: int, t_end: int) -> bool:
+        if self.adapter.tx and self.chip.sws_output_level(t) is not None:
+            return self._skip_tx_while_driven(t, t_end)
         if not self._line_idle_at(t):
             return False
         run = self.adapter.tx[0]
@@ -268,7 +325,7 @@ class Bench:
         while True:
             t0 = run.start + run.pos * char_ps
             t_word = t0 + 10 * char_ps
-            chip_next = self.chip.next_event()
+            chip_next = self._next_chip_change()
             if t0 > t_end or (chip_next is not None and chip_next <= t_word):
                 break
             deadline = self.slave.next_deadline()
@@ -325,7 +382,7 @@ class Bench:
             following = t0 + char_ps if len(covered) > 1 else t_next
             if following is not None and following < t_zero:
                 return False  # the next character's start bit ends the cell first: a 1
-        chip_next = self.chip.next_event()
+        chip_next = self._next_chip_change()
         if chip_next is not None and chip_next <= (t_next or t_release) + 20 * char_ps:
             return False
         rx_key = self._rx_state_key(t0)

@@ -25,6 +25,8 @@ SCENARIOS: dict[str, str] = {
     "rx-led": "adapter with an LED on RX: TX through the resistor cannot pull the line",
     "noisy": "random bit errors on the adapter's TX and RX",
     "gappy-adapter": "adapter leaves 15 us gaps between USB packets of a continuous stream",
+    "bricked-output": "firmware takes the SWS pin 2.5 ms after boot and drives it as a UART TX",
+    "locked-cmp": "P25Q40L flash with CMP set (status-2 0x40): BP = 0 protects everything",
 }
 
 
@@ -34,8 +36,13 @@ def scenario_config(name: str) -> BenchConfig:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     base = BenchConfig()
     chip, adapter = base.chip, base.adapter
+    flash_part, status2 = base.flash_part, 0x00
     if name == "bricked":
         chip = replace(chip, takes_sws_after_ms=2.5)
+    elif name == "bricked-output":
+        chip = replace(chip, takes_sws_after_ms=2.5, sws_output="uart")
+    elif name == "locked-cmp":
+        flash_part, status2 = "P25Q40L", 0x40
     elif name == "asleep":
         chip = replace(chip, asleep_period_s=10.0, awake_ms=5.0)
     elif name == "no-wiring":
@@ -50,7 +57,9 @@ def scenario_config(name: str) -> BenchConfig:
         base,
         chip=chip,
         adapter=adapter,
+        flash_part=flash_part,
         flash_status=0x1C if name == "protected" else 0x00,
+        flash_status2=status2,
         flash_asleep=name == "flash-asleep",
     )
 

@@ -9,6 +9,7 @@ to compute it, and ``virtual_clock.now()`` tells how long a real adapter would h
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -17,24 +18,33 @@ from urllib.parse import parse_qs, urlparse
 
 import serial
 
+from .adapter import AdapterConfig
 from .bench import Bench, BenchConfig
+from .chip import SRAM_SIZES, SWS_OUTPUT_MODES, ChipConfig
 from .scenarios import SCENARIOS, factory_flash, scenario_config
-from .spi_flash import PARTS
+from .spi_flash import ONE_BYTE_STATUS_WRITES, PARTS
 from .wire import PS_PER_S
 
 URL_FORM = (
     "sim://[SCENARIO][?scenario=S&state=FILE&name=N&fclk_mhz=F&flash=PART&reset=rts|dtr|none"
     "&power_on_after=SECONDS&latency_us=US&gap_us=US&ber=P&seed=N&answer_delay=CLOCKS"
     "&resync_us=US&watchdog_s=S&max_write=N&mac=AA:BB:..&fast=0|1"
-    "&reset_after=SECONDS&unplug_after=SECONDS&opened=FILE]"
+    "&reset_after=SECONDS&unplug_after=SECONDS&bounce=N&bounce_ms=MS&tx_power=0|1"
+    "&tx_rise_us=US&sws_output=0|1|high|uart&power=rts|dtr|none&hold_ms=MS"
+    "&sleep_overshoot_ms=MS&sleep_step_ms=MS&chip=8251|8253|8258&status=0xNN&status2=0xNN"
+    "&status1_write=keep|clear&tx_buffer=N&rx_buffer=N&opened=FILE]"
 )
 
 _OPTIONS = {
     "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
     "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
-    "max_write", "reset_after", "unplug_after", "opened",
+    "max_write", "reset_after", "unplug_after", "opened", "bounce", "bounce_ms", "tx_power",
+    "tx_rise_us", "sws_output", "power", "hold_ms", "sleep_overshoot_ms", "sleep_step_ms",
+    "chip", "status", "status2", "status1_write", "tx_buffer", "rx_buffer",
 }
 _SECONDS = ("power_on_after", "reset_after", "unplug_after")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 POWERED_BEFORE_OPEN_S = 1.0
 
@@ -44,16 +54,33 @@ _LOCK = threading.Lock()
 
 
 class VirtualClock:
-    """The port's clock: host waits go through it, so they cost no wall time."""
+    """The port's clock: host waits go through it, so they cost no wall time.
+
+    Like an operating system's sleep, ``sleep`` may take longer than asked: rounded up to
+    whole ``step`` (a 15.6 ms timer tick on Windows with Python <= 3.10), plus up to
+    ``overshoot`` more (uniform, seeded)."""
 
     def __init__(self) -> None:
         self.t_ps = 0
+        self.step_ps = 0
+        self.overshoot_ps = 0
+        self._rng = random.Random(1)
+
+    def configure(self, step_s: float, overshoot_s: float, seed: int) -> None:
+        self.step_ps = round(step_s * PS_PER_S)
+        self.overshoot_ps = round(overshoot_s * PS_PER_S)
+        self._rng = random.Random(seed)
 
     def now(self) -> float:
         return self.t_ps / PS_PER_S
 
     def sleep(self, seconds: float) -> None:
-        self.t_ps += max(0, round(seconds * PS_PER_S))
+        wait = max(0, round(seconds * PS_PER_S))
+        if wait and self.step_ps:
+            wait = -(-wait // self.step_ps) * self.step_ps
+        if wait and self.overshoot_ps:
+            wait += self._rng.randint(0, self.overshoot_ps)
+        self.t_ps += wait
 
 
 def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
@@ -79,16 +106,11 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             chip = replace(chip, fclk_hz=float(query["fclk_mhz"]) * 1e6)
         if "watchdog_s" in query:
             chip = replace(chip, watchdog_s=float(query["watchdog_s"]))
-        if "latency_us" in query:
-            adapter = replace(adapter, in_latency_us=float(query["latency_us"]))
-        if "gap_us" in query:
-            adapter = replace(adapter, gap_us=float(query["gap_us"]))
-        if "ber" in query:
-            adapter = replace(adapter, bit_error_rate=float(query["ber"]))
-        if "max_write" in query:
-            adapter = replace(adapter, max_write=int(query["max_write"]))
+        adapter = _adapter_options(adapter, query)
         if "seed" in query:
             adapter = replace(adapter, seed=int(query["seed"]))
+            chip = replace(chip, seed=int(query["seed"]))
+        chip = _chip_options(chip, query)
         config = replace(config, chip=chip, adapter=adapter)
         if "flash" in query:
             config = replace(config, flash_part=_part_name(query["flash"]))
@@ -110,6 +132,7 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
                 _seconds(key, query[key])
         if "mac" in query:
             _mac(query["mac"])
+        config = _supply_and_flash_options(config, query)
     except (ValueError, KeyError) as exc:
         raise serial.SerialException(f"bad option in {url!r}: {exc}") from exc
     for key in ("state", "opened"):
@@ -155,6 +178,100 @@ def _check_folder(key: str, value: str | None) -> None:
         )
 
 
+def _adapter_options(adapter: AdapterConfig, query: dict[str, str]) -> AdapterConfig:
+    """The adapter's latency, gaps, bit errors and buffers (docs/bench.md, "What is modelled")."""
+    if "latency_us" in query:
+        adapter = replace(adapter, in_latency_us=float(query["latency_us"]))
+    if "gap_us" in query:
+        adapter = replace(adapter, gap_us=float(query["gap_us"]))
+    if "ber" in query:
+        adapter = replace(adapter, bit_error_rate=float(query["ber"]))
+    if "max_write" in query:
+        adapter = replace(adapter, max_write=int(query["max_write"]))
+    if "tx_buffer" in query:
+        _positive(query, "tx_buffer")  # the host side's, kept by the port (see write)
+    if "rx_buffer" in query:
+        adapter = replace(adapter, rx_buffer=_positive(query, "rx_buffer"))
+    return adapter
+
+
+def _positive(query: dict[str, str], name: str) -> int:
+    value = int(query[name])
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes")
+    return value
+
+
+def _flag(query: dict[str, str], name: str) -> bool:
+    value = query[name].lower()
+    if value not in _TRUE + _FALSE:
+        raise ValueError(f"{name} must be 0 or 1")
+    return value in _TRUE
+
+
+def _chip_options(chip: ChipConfig, query: dict[str, str]) -> ChipConfig:
+    """The chip's variant, supply and SWS-pin options (docs/bench.md, "Supply")."""
+    if "chip" in query:
+        if query["chip"] not in SRAM_SIZES:
+            raise ValueError(f"chip must be one of {', '.join(SRAM_SIZES)}")
+        chip = replace(chip, sram_size=SRAM_SIZES[query["chip"]])
+    if "bounce" in query:
+        bounce = int(query["bounce"])
+        if not 0 <= bounce <= 10:
+            raise ValueError("bounce must be 0 .. 10 extra power cycles")
+        chip = replace(chip, bounce=bounce)
+    if "bounce_ms" in query:
+        if float(query["bounce_ms"]) <= 0:
+            raise ValueError("bounce_ms must be positive")
+        chip = replace(chip, bounce_ms=float(query["bounce_ms"]))
+    if "hold_ms" in query:
+        if float(query["hold_ms"]) < 0:
+            raise ValueError("hold_ms must not be negative")
+        chip = replace(chip, hold_ms=float(query["hold_ms"]))
+    if "tx_power" in query:
+        chip = replace(chip, tx_powered=_flag(query, "tx_power"))
+    if "tx_rise_us" in query:
+        if float(query["tx_rise_us"]) <= 0:
+            raise ValueError("tx_rise_us must be positive")
+        chip = replace(chip, tx_power_rise_us=float(query["tx_rise_us"]))
+    if "sws_output" in query:
+        mode = query["sws_output"].lower()
+        output = "high" if mode in _TRUE else None if mode in _FALSE else mode
+        if output is not None and output not in SWS_OUTPUT_MODES:
+            raise ValueError(f"sws_output must be 0, 1 or one of {', '.join(SWS_OUTPUT_MODES)}")
+        chip = replace(chip, sws_output=output)
+        if output is not None and chip.takes_sws_after_ms is None:
+            chip = replace(chip, takes_sws_after_ms=2.5)  # firmware that takes the pin
+    return chip
+
+
+def _supply_and_flash_options(config: BenchConfig, query: dict[str, str]) -> BenchConfig:
+    if "power" in query:
+        line = query["power"]
+        if line not in ("rts", "dtr", "none"):
+            raise ValueError("power must be rts, dtr or none")
+        config = replace(config, power_line=None if line == "none" else line)
+    if config.power_line is not None and config.power_line == config.reset_line:
+        raise ValueError(f"{config.power_line} cannot feed VCC and hold RST at once")
+    if config.flash_part not in PARTS:
+        raise ValueError(f"unknown flash part {config.flash_part!r}; known: {', '.join(PARTS)}")
+    if "status" in query:
+        config = replace(config, flash_status=int(query["status"], 0) & 0xFF)
+    if "status2" in query:
+        config = replace(config, flash_status2=int(query["status2"], 0) & 0xFF)
+    if config.flash_status2 and not PARTS[config.flash_part].status2:
+        names = ", ".join(n for n, p in PARTS.items() if p.status2)
+        raise ValueError(f"{config.flash_part} has no second status byte (parts that do: {names})")
+    for name in ("sleep_step_ms", "sleep_overshoot_ms"):
+        if name in query and not float(query[name]) >= 0:
+            raise ValueError(f"{name} must not be negative")
+    if "status1_write" in query:
+        if query["status1_write"] not in ONE_BYTE_STATUS_WRITES:
+            raise ValueError(f"status1_write must be {' or '.join(ONE_BYTE_STATUS_WRITES)}")
+        config = replace(config, one_byte_status_write=query["status1_write"])
+    return config
+
+
 def _make_bench(config: BenchConfig, query: dict[str, str]) -> Bench:
     state = query.get("state")
     flash: bytes | None = None
@@ -174,6 +291,7 @@ class Serial(serial.SerialBase):
         self.bench: Bench | None = None
         self._query: dict[str, str] = {}
         self._unplug_at: int | None = None
+        self._tx_buffer: int | None = None
         super().__init__(*args, **kwargs)
 
     # -- pyserial plumbing -------------------------------------------------------------------
@@ -187,6 +305,7 @@ class Serial(serial.SerialBase):
             Path(query["opened"]).touch()  # tests: proof that a command opened the port
         config = replace(config, baud=int(self.baudrate))
         self._query = query
+        self._tx_buffer = int(query["tx_buffer"]) if "tx_buffer" in query else None
         name = query.get("name") or query.get("state")
         with _LOCK:
             bench = _BENCHES.get(name) if name else None
@@ -206,6 +325,12 @@ class Serial(serial.SerialBase):
         bench.adapter.discard_input(max(bench.now, bench.horizon))
         self.bench = bench
         self.virtual_clock.t_ps = bench.now
+        seed = int(query.get("seed", "1"))
+        self.virtual_clock.configure(
+            float(query.get("sleep_step_ms", "0")) / 1000,
+            float(query.get("sleep_overshoot_ms", "0")) / 1000,
+            seed,
+        )
         if "reset_after" in query:
             after = _seconds("reset_after", query["reset_after"])
             bench.reset_chip_at(bench.now + round(after * PS_PER_S))
@@ -245,8 +370,10 @@ class Serial(serial.SerialBase):
         if not self.is_open or self.bench is None:
             raise serial.PortNotOpenError()
         if self._unplug_at is not None and self.virtual_clock.t_ps >= self._unplug_at:
-            raise serial.SerialException("device reports readiness to read but returned no "
-                                         "data (device disconnected or multiple access on port?)")
+            raise serial.SerialException(
+                "device reports readiness to read but returned no "
+                "data (device disconnected or multiple access on port?)"
+            )
         return self.bench
 
     # -- data --------------------------------------------------------------------------------
@@ -276,9 +403,12 @@ class Serial(serial.SerialBase):
             if len(data) >= size or (deadline is not None and clock.t_ps >= deadline):
                 break
             ready = adapter.next_ready()
+            pending = bench.next_event() is not None
             if ready is not None and ready > clock.t_ps:
-                target = ready
-            elif bench.next_event() is not None:
+                # An open packet is due at ``ready``, but characters still on the line may
+                # fill it sooner: never step past them.
+                target = min(ready, clock.t_ps + step) if pending else ready
+            elif pending:
                 target = clock.t_ps + step
             elif deadline is not None:
                 target = deadline
@@ -291,6 +421,11 @@ class Serial(serial.SerialBase):
         bench = self._bench()
         payload = bytes(data)
         bench.host_write(payload, self.virtual_clock.t_ps)
+        if self._tx_buffer is not None:
+            # A blocking write returns once the rest fits the OS's transmit buffer.
+            adapter = bench.adapter
+            done = adapter.tx_end - self._tx_buffer * adapter.char_ps
+            self.virtual_clock.t_ps = max(self.virtual_clock.t_ps, done)
         return len(payload)
 
     def flush(self) -> None:

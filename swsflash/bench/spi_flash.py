@@ -18,6 +18,16 @@ Choices and assumptions (real parts differ in details; these are the common beha
   ``min(size, 64 KB << (bp - 1))`` bytes are protected (512 KB: 1 -> 64 KB, 2 -> 128 KB,
   3 -> 256 KB, 4..7 -> all; 1 MB: ... 4 -> 512 KB, 5..7 -> all).
 * SRP (status bit 7) is stored but has no effect: the WP# pin is taken as high.
+* Parts with a second status byte (``FlashPart.status2``, e.g. P25Q40L, Telink's
+  ``flash_mid136085.h``) follow the common SEC/TB/CMP scheme: status-1 bit 5 = TB (the
+  protected portion is at the bottom), bit 6 = SEC (4/8/16/32 KB portions instead of
+  64 KB multiples); status-2 (read 0x35) bit 6 = CMP complements the protected range, so
+  with CMP set "BP = 0" protects the whole array. Status-2 is written as the second data
+  byte of 0x01. What a one-byte 0x01 does to status-2 differs between parts and the
+  sources do not say: ``one_byte_status_write`` keeps it ("keep", default) or clears its
+  writable bits ("clear"). Status-2 bits: 0 SRP1, 1 QE, 6 CMP writable; 3..5 LB
+  one-time programmable (set, never cleared); 2 and 7 (suspend) read 0. 0x31 (write
+  status-2 alone) is not modelled: it is ignored.
 * Commands that must end on a byte boundary right after their last byte (0x06, 0x04, 0xB9,
   0x60/0xC7, the erases, 0x01 with one or two data bytes) are ignored when CS rises after
   more or fewer bytes.
@@ -40,8 +50,15 @@ PS_PER_S = 1_000_000_000_000
 WIP = 0x01
 WEL = 0x02
 BP_MASK = 0x1C
+TB = 0x20
+SEC = 0x40
 SRP = 0x80
 _WRITABLE = BP_MASK | SRP
+_WRITABLE_WITH_SR2 = BP_MASK | TB | SEC | SRP
+CMP = 0x40  # status-2
+SR2_WRITABLE = 0x43  # SRP1, QE, CMP
+SR2_OTP = 0x38  # LB1..3: can be set, never cleared
+ONE_BYTE_STATUS_WRITES = ("keep", "clear")
 
 PAGE_SIZE = 256
 SECTOR_SIZE = 0x1000
@@ -70,13 +87,14 @@ class FlashPart:
     chip_erase_s: float
     page_program_s: float
     status_write_s: float
+    status2: bool = False  # a second status byte with SEC/TB/CMP protection bits
 
     def __post_init__(self) -> None:
         if len(self.jedec_id) != 3 or self.size != 1 << self.jedec_id[2]:
             raise ValueError(f"{self.name}: size must be 1 << capacity byte of a 3-byte id")
 
 
-def _part(name: str, jedec_hex: str, sector_erase_max_s: float) -> FlashPart:
+def _part(name: str, jedec_hex: str, sector_erase_max_s: float, status2: bool = False) -> FlashPart:
     """A part whose busy times are derived from its sector-erase maximum (see module doc)."""
     jedec_id = bytes.fromhex(jedec_hex)
     size = 1 << jedec_id[2]
@@ -90,6 +108,7 @@ def _part(name: str, jedec_hex: str, sector_erase_max_s: float) -> FlashPart:
         chip_erase_s=sector * (size // SECTOR_SIZE) / 8,
         page_program_s=PAGE_PROGRAM_S,
         status_write_s=STATUS_WRITE_S,
+        status2=status2,
     )
 
 
@@ -99,7 +118,7 @@ PARTS: dict[str, FlashPart] = {
         _part("ZB25WD40B", "5E3213", 0.500),
         _part("GD25LD40C", "C86013", 0.500),
         _part("MD25D40D", "514013", 0.400),
-        _part("P25Q40L", "856013", 0.012),
+        _part("P25Q40L", "856013", 0.012, status2=True),
         _part("TH25D40LA", "EB6013", 0.012),
         _part("GD25LD80C", "C86014", 0.500),
         _part("ZB25WD80B", "5E3214", 0.500),
@@ -117,24 +136,33 @@ class SpiFlash:
         data: bytes | None = None,
         *,
         status: int = 0,
+        status2: int = 0,
         deep_power_down: bool = False,
         unique_id: bytes = DEFAULT_UNIQUE_ID,
         timing_scale: float = 1.0,
+        one_byte_status_write: str = "keep",
     ) -> None:
         """``data`` shorter than the part is padded with 0xFF (an erased array).
 
-        ``status`` keeps only its writable bits (BP, SRP) and WEL; WIP starts clear.
+        ``status`` keeps only its writable bits (BP, SRP; TB, SEC on parts with a second
+        status byte) and WEL; WIP starts clear. ``status2`` likewise (SRP1, QE, CMP, LB).
         """
         if len(unique_id) != 16:
             raise ValueError("unique id must be 16 bytes")
+        if one_byte_status_write not in ONE_BYTE_STATUS_WRITES:
+            raise ValueError(f"one_byte_status_write must be {' or '.join(ONE_BYTE_STATUS_WRITES)}")
+        if status2 and not part.status2:
+            raise ValueError(f"{part.name} has no second status byte")
         self.part = part
         self.data = bytearray(b"\xff" * part.size)
         if data is not None:
             self.load_image(data)
         self.unique_id = bytes(unique_id)
         self.timing_scale = timing_scale
-        self._sr = status & (_WRITABLE | WEL)
-        self._sr2 = 0
+        self._writable = _WRITABLE_WITH_SR2 if part.status2 else _WRITABLE
+        self._sr = status & (self._writable | WEL)
+        self._sr2 = status2 & (SR2_WRITABLE | SR2_OTP)
+        self._one_byte_clears_sr2 = part.status2 and one_byte_status_write == "clear"
         self._asleep = deep_power_down
         self._busy_until = 0
         self._now = 0
@@ -258,7 +286,7 @@ class SpiFlash:
                 self._sr &= ~WEL
             elif op == 0xB9:
                 self._asleep = True
-            elif op in (0x60, 0xC7) and self._take_wel() and not self._sr & BP_MASK:
+            elif op in (0x60, 0xC7) and self._take_wel() and not self._protected(0, self.part.size):
                 self._erase(0, self.part.size, self.part.chip_erase_s, t_ps)
         elif op in _ERASE_SIZES and n == 4 and self._take_wel():
             length = _ERASE_SIZES[op]
@@ -273,9 +301,11 @@ class SpiFlash:
                     self.data[base + offset] &= value  # programming only clears bits
                 self._start_busy(self.part.page_program_s, t_ps)
         elif op == 0x01 and len(self._payload) in (1, 2) and self._take_wel():
-            self._sr = (self._sr & ~_WRITABLE) | (self._payload[0] & _WRITABLE)
+            self._sr = (self._sr & ~self._writable) | (self._payload[0] & self._writable)
             if len(self._payload) == 2:
-                self._sr2 = self._payload[1]
+                self._write_sr2(self._payload[1])
+            elif self._one_byte_clears_sr2:
+                self._write_sr2(0)
             self._start_busy(self.part.status_write_s, t_ps)
 
     def _take_wel(self) -> bool:
@@ -285,13 +315,39 @@ class SpiFlash:
         self._sr &= ~WEL
         return True
 
-    def _protected(self, start: int, length: int) -> bool:
-        """Does [start, start + length) overlap the protected top of the array?"""
+    def _write_sr2(self, value: int) -> None:
+        if not self.part.status2:
+            self._sr2 = value  # stored and read back by 0x35; it protects nothing
+            return
+        otp = (self._sr2 | value) & SR2_OTP
+        self._sr2 = (value & SR2_WRITABLE) | otp
+
+    def _protected_range(self) -> tuple[int, int]:
+        """The protected bytes [lo, hi) as the status bits select them."""
+        size = self.part.size
         bp = (self._sr & BP_MASK) >> 2
+        if not self.part.status2:
+            return (0, 0) if bp == 0 else (size - min(size, _PROTECT_UNIT << (bp - 1)), size)
         if bp == 0:
-            return False
-        protected = min(self.part.size, _PROTECT_UNIT << (bp - 1))
-        return start + length > self.part.size - protected
+            portion = 0
+        elif bp == 7:
+            portion = size
+        elif self._sr & SEC:
+            portion = min(size, SECTOR_SIZE << min(bp - 1, 3))  # 4, 8, 16, 32 KB
+        else:
+            portion = min(size, _PROTECT_UNIT << (bp - 1))
+        bottom = bool(self._sr & TB)
+        lo, hi = (0, portion) if bottom else (size - portion, size)
+        if self._sr2 & CMP:  # the complement: everything else
+            if portion in (0, size):
+                return (0, size) if portion == 0 else (0, 0)
+            return (hi, size) if bottom else (0, lo)
+        return lo, hi
+
+    def _protected(self, start: int, length: int) -> bool:
+        """Does [start, start + length) overlap the protected part of the array?"""
+        lo, hi = self._protected_range()
+        return lo < hi and start < hi and start + length > lo
 
     def _erase(self, start: int, length: int, seconds: float, t_ps: int) -> None:
         self.data[start : start + length] = b"\xff" * length

@@ -202,7 +202,6 @@ class SwireSlave:
         self._resync_at = t_release + self.timing.resync_idle_ps
         return value
 
-
     def replan_answer(self, value: int, unit: int, start: int) -> None:
         """Hand an answer decided by ``fast_answer`` back to edge-by-edge driving."""
         self.drive.extend(answer_edges(value, unit, start))

@@ -24,7 +24,14 @@ from ..backup import DEFAULT_ROOT, BackupStore
 from ..errors import PortError
 from ..program import Phases
 from ..session import Session, connect, recover_connect
-from ..settings import BAUD_DEFAULT, ConnectOptions, power_window_s, reset_line
+from ..settings import (
+    BAUD_DEFAULT,
+    ConnectOptions,
+    check_lines,
+    power_line,
+    power_window_s,
+    reset_line,
+)
 from .options import Globals
 from .output import SECTOR_PHASES, AddressOf, RunState, Ui, setup_logging
 
@@ -85,6 +92,7 @@ def connection(
     reset: str | None,
     power_window: int | None,
     flags: Globals,
+    power: str | None = None,
     json_out: bool = False,
     default_pacing: str = "auto",
 ) -> Connection:
@@ -100,13 +108,17 @@ def connection(
     ui = Ui(merged, json_out)
     state.ui = ui
     setup_logging(ui, merged.verbose, merged.trace)
+    line = reset_line(_first(reset, g.reset, "none"), "--reset")
+    feed = power_line(_first(power, g.power, "none"), "--power")
+    check_lines(line, feed, "--reset and --power")
     options = ConnectOptions(
         baud=_first(baud, g.baud, BAUD_DEFAULT),
         pacing=_first(pacing, g.pacing, default_pacing),
         trace=merged.trace,
         verbose=merged.verbose,
-        reset=reset_line(_first(reset, g.reset, "none"), "--reset"),
+        reset=line,
         power_window=power_window_s(_first(power_window, g.power_window, None), "--power-window"),
+        power=feed,
     )
     return Connection(resolve_port(port or g.port), options, state, ui)
 
@@ -118,6 +130,7 @@ def command_connection(
     pacing: str | None,
     reset: str | None,
     power_window: int | None,
+    power: str | None,
     quiet: bool,
     verbose: bool,
     trace: bool,
@@ -129,6 +142,7 @@ def command_connection(
     state_of(ctx).json_out = json_out
     return connection(
         ctx, port=port, baud=baud, pacing=pacing, reset=reset, power_window=power_window,
+        power=power,
         flags=Globals(quiet=quiet, verbose=verbose, trace=trace, no_progress=no_progress),
         json_out=json_out, default_pacing=default_pacing,
     )
@@ -143,7 +157,10 @@ def device(conn: Connection) -> Iterator[Session]:
     """Connect, say what was found, and stop cleanly on Ctrl-C."""
     ui, options = conn.ui, conn.options
     ui.say(f"Connecting to {conn.url} at {options.baud} baud...")
-    if options.power_window:
+    if options.power:
+        ui.say(f"Power-cycling the unit through {options.power.upper()}...")
+    elif options.power_window:
+        options = replace(options, on_wait=ui.countdown())
         ui.say(
             f"Apply power to the unit now (insert the battery): halting it during the "
             f"next {options.power_window:g} s..."
@@ -155,9 +172,10 @@ def device(conn: Connection) -> Iterator[Session]:
 
 @contextmanager
 def recovering(conn: Connection, window_s: float) -> Iterator[Session]:
-    """Get hold of a bricked unit by every means there is (see session.recover_connect)."""
-    with recover_connect(conn.url, replace(conn.options, power_window=None), window_s,
-                         conn.ui.say) as dev, ctrl_c(dev, conn.ui):
+    """Get hold of a bricked unit by every means there is (see session.recover_connect),
+    counting down the seconds left of a power window."""
+    options = replace(conn.options, power_window=None, on_wait=conn.ui.countdown())
+    with recover_connect(conn.url, options, window_s, conn.ui.say) as dev, ctrl_c(dev, conn.ui):
         assert dev.clock_info is not None and dev.flash_id is not None
         conn.ui.say(
             f"Found a TLSR825x (chip clock ~{dev.clock_info.fclk_mhz} MHz), flash "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -24,13 +24,16 @@ from .connect import (
     segment_addresses,
     state_of,
 )
+from .info_text import info_lines
 from .options import (
     BackupDirOpt,
     BaudOpt,
+    DeepOpt,
     JsonOpt,
     NoProgressOpt,
     PacingOpt,
     PortOpt,
+    PowerOpt,
     PowerWindowOpt,
     QuietOpt,
     ResetOpt,
@@ -47,44 +50,36 @@ from .output import report_json, summary
 HALTED = "left halted ('swsflash run' restarts it)"
 
 
-def _plain(value: Any) -> str:
-    """A value as a person reads it: no Python dicts or lists."""
-    if isinstance(value, dict):
-        return ", ".join(f"{k.replace('_', ' ')} {_plain(v)}" for k, v in value.items())
-    if isinstance(value, list):
-        return "..".join(str(v) for v in value)
-    if value is None:
-        return "not set"
-    return str(value)
-
-
 @app.command()
 def info(
     ctx: typer.Context,
     port: PortOpt = None,
     baud: BaudOpt = None,
     json_out: JsonOpt = False,
+    deep: DeepOpt = False,
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
     no_progress: NoProgressOpt = False,
 ) -> None:
-    """Show chip id, SWire clock, PC, flash id/size/protection, MAC and calibration.
+    """Show chip id, SWire clock, PC, flash id/size/protection, MAC and calibration, and
+    the firmware in each image slot with the one the boot ROM starts.
 
     Example:  swsflash info --port /dev/ttyUSB0
     """
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose, trace,
-                 no_progress, json_out)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress, json_out)
     with device(conn) as dev:
-        data = jobs.info(dev)
+        data = jobs.info(dev, deep)
     if json_out:
         typer.echo(json.dumps(data, indent=2))
         return
-    for key, value in data.items():
-        typer.echo(f"{key.replace('_', ' '):>22}: {_plain(value)}")
+    for line in info_lines(data):
+        typer.echo(line)
     conn.ui.say(f"The chip is {HALTED}.")
 
 
@@ -102,6 +97,7 @@ def read(
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -116,8 +112,8 @@ def read(
     first = parse_int(start, "--start")
     count = parse_size(size, "--size")
     within_largest(first, count, "--start/--size")
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose, trace,
-                 no_progress, json_out)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress, json_out)
     with device(conn) as dev:
         total = dev.flash_size - first if count is None else count
         phases = job_phases(conn, dev, lambda _, done: first + done)
@@ -147,6 +143,7 @@ def verify_cmd(
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -161,8 +158,8 @@ def verify_cmd(
     segments = sorted((s.address, s.data) for s in img.segments)
     for at, data in segments:
         check_fits_any(at, len(data))
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose, trace,
-                 no_progress, json_out)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress, json_out)
     where = segment_addresses(segments)
     with device(conn) as dev:
         phases = job_phases(conn, dev, lambda _, done: where(done))
@@ -186,6 +183,7 @@ def mac(
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -196,8 +194,8 @@ def mac(
     Example:  swsflash mac --port /dev/ttyUSB0 --set A4:C1:38:12:34:56
     """
     new = mac_argument(set_to) if set_to is not None else None
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose, trace,
-                 no_progress)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress)
     store = conn.backup_store(backup_dir)
     with device(conn) as dev:
         if new is None:
@@ -217,6 +215,7 @@ def run(
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -225,8 +224,8 @@ def run(
 
     Example:  swsflash run --port /dev/ttyUSB0
     """
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose, trace,
-                 False, default_pacing="safe")
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, False, default_pacing="safe")
     with device(conn) as dev:
         dev.run()
     conn.ui.result("Chip restarted into the firmware in its flash.")

@@ -23,8 +23,8 @@ PortsOpt = Annotated[
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="Jig config (TOML): ports, baud, reset, power window, "
-                 "image, logs. Options given here override it.", show_default=False),
+    typer.Option("--config", help="Jig config (TOML): ports, baud, reset, power line, "
+                 "power window, image, logs. Options given here override it.", show_default=False),
 ]
 JigResetOpt = Annotated[
     str | None,
@@ -34,6 +34,11 @@ JigWindowOpt = Annotated[
     int | None,
     typer.Option("--power-window", metavar="MS", help="Halt stream while each unit gets "
                  "power, for every position (overrides the config)."),
+]
+JigPowerOpt = Annotated[
+    str | None,
+    typer.Option("--power", help="rts|dtr|none: the line feeding each unit's VCC, for "
+                 "every position (overrides the config)."),
 ]
 LoopOpt = Annotated[
     bool | None,
@@ -65,6 +70,7 @@ def jig(
     pacing: Annotated[str | None, typer.Option("--pacing", help="auto|safe|stream.")] = None,
     reset: JigResetOpt = None,
     power_window: JigWindowOpt = None,
+    power: JigPowerOpt = None,
     loop: LoopOpt = None,
     count: CountOpt = None,
     log: Annotated[
@@ -100,6 +106,7 @@ def jig(
             config=config, baud=baud if baud is not None else g.baud,
             pacing=pacing or g.pacing, reset=reset or g.reset,
             power_window_ms=power_window if power_window is not None else g.power_window,
+            power=power or g.power,
             log=log, csv=csv_file, backup_dir=backup_dir, no_backup=no_backup, loop=loop,
             count=count, workers=workers, json_out=json_out,
         )

@@ -63,6 +63,16 @@ PowerWindowOpt = Annotated[
         show_default=False,
     ),
 ]
+PowerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--power",
+        help="rts|dtr|none: the adapter line wired to the unit's VCC (+). swsflash switches "
+        "the unit off and on itself and halts it as it boots (powered while the line is not "
+        "asserted).",
+        show_default=False,
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the result.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log each transaction.")]
 TraceOpt = Annotated[
@@ -95,6 +105,28 @@ NoPreserveOpt = Annotated[
         "instead of keeping them.",
     ),
 ]
+DeepOpt = Annotated[
+    bool,
+    typer.Option(
+        "--deep", help="Also read each image whole: its CRC, and which old BLE build it is."
+    ),
+]
+KeepOtherSlotOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-other-slot",
+        help="After a complete image is written at 0: leave the boot marker of the image at "
+        "0x40000 set (by default it is cleared, so the unit starts the new image).",
+    ),
+]
+EraseNvOpt = Annotated[
+    bool,
+    typer.Option(
+        "--erase-nv",
+        help="When the firmware family changes (BLE <-> Zigbee): erase the settings the old "
+        "firmware left behind, after backing them up.",
+    ),
+]
 
 
 @dataclass
@@ -106,6 +138,7 @@ class Globals:
     pacing: str | None = None
     reset: str | None = None
     power_window: int | None = None
+    power: str | None = None
     quiet: bool = False
     verbose: bool = False
     trace: bool = False

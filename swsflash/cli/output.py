@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -137,6 +138,18 @@ class Ui:
         self.err.flush()
         if bar is not None and self.live:
             bar.draw()
+
+    def countdown(self) -> Callable[[float], None]:
+        """For the power window: the whole seconds left, each said once."""
+        shown: list[int] = []
+
+        def tick(left: float) -> None:
+            n = math.ceil(left)
+            if not shown or n < shown[-1]:
+                shown.append(n)
+                self.say(f"  {n} s left")
+
+        return tick
 
     def result(self, text: str) -> None:
         """The command's answer (stdout); with --json the JSON object replaces it."""

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from .. import jobs
+from .. import handover, jobs
 from ..backup import BackupInfo, load_backup
 from ..errors import ImageError, UsageError
 from ..images import Image, load_image
@@ -32,12 +32,15 @@ from .device import HALTED
 from .options import (
     BackupDirOpt,
     BaudOpt,
+    EraseNvOpt,
     JsonOpt,
+    KeepOtherSlotOpt,
     NoBackupOpt,
     NoPreserveOpt,
     NoProgressOpt,
     PacingOpt,
     PortOpt,
+    PowerOpt,
     PowerWindowOpt,
     QuietOpt,
     ResetOpt,
@@ -67,6 +70,11 @@ def load_checked(path: Path, address: int, force: bool) -> Segments:
     for at, data in segments:
         check_fits_any(at, len(data))
     return segments
+
+
+def check_erase_nv(segments: Segments, erase_nv: bool, no_backup: bool) -> None:
+    """--erase-nv needs a backup and a complete image at 0: refused before connecting."""
+    handover.check_options(segments, erase_nv, not no_backup)
 
 
 def write_addresses(segments: Segments) -> AddressOf:
@@ -102,12 +110,15 @@ def write(
         typer.Option(help="Write despite a bad image check, or into protected sectors."),
     ] = False,
     no_preserve: NoPreserveOpt = False,
+    keep_other_slot: KeepOtherSlotOpt = False,
+    erase_nv: EraseNvOpt = False,
     no_backup: NoBackupOpt = False,
     backup_dir: BackupDirOpt = None,
     json_out: JsonOpt = False,
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -124,13 +135,15 @@ def write(
     state.json_out = json_out
     segments = load_checked(image, sector_aligned(parse_int(address, "--address"), "--address"),
                             force)
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose,
-                              trace, no_progress, json_out)
+    check_erase_nv(segments, erase_nv, no_backup)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress, json_out)
     store = conn.backup_store(backup_dir, no_backup)
     with device(conn) as dev:
         report = jobs.write(
             dev, segments, verify=verify, force=force, preserve=not no_preserve, backup=store,
             phases=job_phases(conn, dev, write_addresses(segments)), report=state.report,
+            keep_other_slot=keep_other_slot, erase_nv=erase_nv,
         )
         for note in report.notes:
             conn.ui.say(f"Note: {note}")
@@ -192,6 +205,7 @@ def erase(
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -203,8 +217,8 @@ def erase(
     Example:  swsflash erase --start 0x40000 --size 0x34000 --port /dev/ttyUSB0
     """
     first, count = erase_range(start, size, erase_all, force)
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose,
-                              trace, no_progress)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress)
     store = conn.backup_store(backup_dir, no_backup)
     report = state_of(ctx).report
     with device(conn) as dev:
@@ -256,6 +270,7 @@ def restore(
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
     power_window: PowerWindowOpt = None,
+    power: PowerOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     trace: TraceOpt = False,
@@ -268,8 +283,8 @@ def restore(
     info, data = load_backup(backup_file)
     check_restorable(backup_file, info, data, force)
     check_fits_any(info.start, len(data))
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose,
-                              trace, no_progress)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress)
     segments = [(info.start, data)]
     with device(conn) as dev:
         report = jobs.restore(dev, info, data, force=force,
@@ -289,7 +304,10 @@ def recover(
         typer.Option(
             "--power-window", metavar="MS", help="How long to wait for you to apply power."
         ),
-    ] = 10_000,
+    ] = 5_000,
+    power: PowerOpt = None,
+    keep_other_slot: KeepOtherSlotOpt = False,
+    erase_nv: EraseNvOpt = False,
     no_backup: NoBackupOpt = False,
     backup_dir: BackupDirOpt = None,
     json_out: JsonOpt = False,
@@ -302,23 +320,29 @@ def recover(
     """Bring a bricked unit back: get hold of it, back it up, write and verify the image.
 
     Tries a plain connection first, then a reset through RTS and DTR, and finally asks you
-    to apply power (insert the battery) while it streams halt commands. Best started with
-    the unit's power removed and the adapter wired (see 'swsflash wiring').
+    to apply power (insert the battery) while it streams halt commands, counting down the
+    seconds left. With --power rts (RTS wired to the unit's +) it power-cycles the unit
+    itself instead. Best started with the unit's power removed and the adapter wired (see
+    'swsflash wiring').
 
-    Example:  swsflash recover z03mmc.bin --port /dev/ttyUSB0
+    Example:  swsflash recover z03mmc.bin --port /dev/ttyUSB0 [--power rts]
     """
     state = state_of(ctx)
     state.json_out = json_out
     segments = load_checked(image, 0, force=False)
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, quiet, verbose,
-                              trace, no_progress, json_out)
+    check_erase_nv(segments, erase_nv, no_backup)
+    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
+                              verbose, trace, no_progress, json_out)
     assert conn.options.power_window is not None
     store = conn.backup_store(backup_dir, no_backup)
     with recovering(conn, conn.options.power_window) as dev:
         jobs.recover(dev, segments, backup=store, report=state.report,
                      phases=job_phases(conn, dev, write_addresses(segments),
-                                       "Backup of the whole flash"))
+                                       "Backup of the whole flash"),
+                     keep_other_slot=keep_other_slot, erase_nv=erase_nv)
     report = state.report
+    for note in report.notes:
+        conn.ui.say(f"Note: {note}")
     if json_out:
         typer.echo(report_json("recover", report, dev.simulated, "restarted", file=str(image)))
         return

@@ -15,7 +15,17 @@ from serial.tools import list_ports
 
 from ..backup import DEFAULT_ROOT
 from ..errors import PortError, UsageError
-from ..settings import BAUD_DEFAULT, check_baud, check_pacing, power_window_s, reset_line
+from ..settings import (
+    BAUD_DEFAULT,
+    POWER_OFF_DEFAULT_S,
+    check_baud,
+    check_lines,
+    check_pacing,
+    power_line,
+    power_off_s,
+    power_window_s,
+    reset_line,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,6 +41,8 @@ class Position:
     name: str = ""
     reset: str | None = None  # rts | dtr wired to a real RST pin
     power_window: float | None = None  # seconds of halt stream while the unit gets power
+    power: str | None = None  # rts | dtr feeding the unit's VCC: power-cycled at each catch
+    power_off: float = POWER_OFF_DEFAULT_S  # seconds off in that power cycle
 
     @property
     def label(self) -> str:
@@ -69,6 +81,7 @@ class Overrides:
     pacing: str | None = None
     reset: str | None = None
     power_window_ms: int | None = None
+    power: str | None = None
     log: Path | None = None
     csv: Path | None = None
     backup_dir: Path | None = None
@@ -80,10 +93,10 @@ class Overrides:
 
 
 _TOP_KEYS = {
-    "image", "ports", "all_ports", "baud", "pacing", "reset", "power_window_ms", "log", "csv",
-    "backup_dir", "backup", "loop", "count", "workers",
+    "image", "ports", "all_ports", "baud", "pacing", "reset", "power_window_ms", "power",
+    "power_off_ms", "log", "csv", "backup_dir", "backup", "loop", "count", "workers",
 }
-_PORT_KEYS = {"port", "name", "reset", "power_window_ms"}
+_PORT_KEYS = {"port", "name", "reset", "power_window_ms", "power", "power_off_ms"}
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -113,11 +126,28 @@ def _typed(data: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _power_of(entry: dict[str, Any], where: str, default: Position) -> Position:
+    """``default`` with the power line and off time that ``entry`` gives, if any."""
+    power = default.power
+    if "power" in entry:
+        power = power_line(_typed(entry, "power", str, where), where)
+    off = default.power_off
+    if "power_off_ms" in entry:
+        off = power_off_s(_typed(entry, "power_off_ms", int, where), where)
+    return replace(default, power=power, power_off=off)
+
+
 def _positions_from_config(
-    data: dict[str, Any], where: str, reset: str | None, window: float | None
+    data: dict[str, Any],
+    where: str,
+    reset: str | None,
+    window: float | None,
+    power: Position | None = None,
 ) -> list[Position]:
-    """Ports as plain strings or as tables with their own reset line and power window;
-    ``reset`` and ``window`` are the file's defaults for those that say nothing."""
+    """Ports as plain strings or as tables with their own reset line, power line and power
+    window; ``reset``, ``window`` and ``power`` (its power fields) are the file's defaults
+    for those that say nothing."""
+    power = power or Position("")
     entries = data.get("ports", [])
     if not isinstance(entries, list):
         raise UsageError(f"{where}: 'ports' must be a list")
@@ -141,6 +171,9 @@ def _positions_from_config(
                 if "power_window_ms" in entry else window,
             )
         )
+        found[-1] = _power_of(
+            entry, here, replace(found[-1], power=power.power, power_off=power.power_off)
+        )
     return found
 
 
@@ -151,14 +184,15 @@ def usb_ports() -> list[str]:
 
 def _positions(o: Overrides, data: dict[str, Any], where: str) -> list[Position]:
     """The positions: the command line's ports (or every USB port), else the config's;
-    the command line's reset line and power window apply to every one of them."""
+    the command line's reset line, power line and power window apply to every one."""
     reset = reset_line(_typed(data, "reset", str, where), where)
     window = power_window_s(_typed(data, "power_window_ms", int, where), where)
-    configured = _positions_from_config(data, where, reset, window)
+    power = _power_of(data, where, Position(""))
+    configured = _positions_from_config(data, where, reset, window, power)
     by_port = {p.port: p for p in configured}
 
     def position(port: str) -> Position:
-        return by_port.get(port) or Position(port, reset=reset, power_window=window)
+        return by_port.get(port) or replace(power, port=port, reset=reset, power_window=window)
 
     if o.ports:
         positions = [position(p.strip()) for item in o.ports for p in item.split(",")
@@ -179,6 +213,11 @@ def _positions(o: Overrides, data: dict[str, Any], where: str) -> list[Position]
     if o.power_window_ms is not None:
         ms = power_window_s(o.power_window_ms, "--power-window")
         positions = [replace(p, power_window=ms) for p in positions]
+    if o.power is not None:
+        feed = power_line(o.power, "--power")
+        positions = [replace(p, power=feed) for p in positions]
+    for p in positions:
+        check_lines(p.reset, p.power, f"{where}, port {p.port}")
     return positions
 
 

@@ -54,6 +54,8 @@ class Job:
             pacing=self.pacing,
             reset=position.reset,
             power_window=position.power_window,
+            power=position.power,
+            power_off=position.power_off,
         )
 
 
