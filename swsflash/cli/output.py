@@ -2,8 +2,9 @@
 JSON, and errors.
 
 Status and progress go to stderr, results to stdout (with --json: one JSON object there,
-errors included). Rates are measured on the transport's clock, so a sim:// job shows what
-a real adapter would take. A log warning never lands glued to the end of a bar.
+errors included). The bars are tqdm's; their rates are measured on the transport's clock,
+so a sim:// job shows what a real adapter would take. A log warning never lands glued to
+the end of a bar.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import typer
+from tqdm import tqdm
 
 from ..errors import SwsError
 from ..program import JobReport, Phases, Progress
@@ -57,59 +59,122 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _columns(stream: TextIO) -> int:
+    """The terminal's width, so that a redrawn line never wraps; very wide when unknown."""
+    try:
+        width = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        width = 0
+    return width or 1000
+
+
+class _PhaseTqdm(tqdm):  # type: ignore[misc]  # tqdm has no type hints
+    """tqdm drawing one phase: its elapsed time and rate come from the transport's clock
+    (virtual on sim://), and the line names the flash address reached."""
+
+    monitor_interval = 0  # no monitor thread: a bar lives for one phase of one command
+
+    def __init__(self, owner: Bar, **kwargs: Any) -> None:
+        self.owner = owner
+        super().__init__(**kwargs)
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = super().format_dict
+        return {**d, **self.owner.fields(int(d["n"]))}
+
+
 class Bar:
-    """One phase's progress: its own total, the current address, a rate on ``clock``."""
+    """One phase's progress: its own total, the current address, a rate on ``clock``.
+
+    tqdm renders the line. On a terminal it redraws in place (at most every REDRAW_S of
+    wall time); elsewhere (a log, a pipe) the line is printed at every quarter."""
+
+    FORMAT = "{desc:<20} {percentage:3.0f}% [{bar:20}]{where} {done_kb} of {total_kb}{speed}"
 
     def __init__(
         self, ui: Ui, what: str, total: int, clock: Clock, address_of: AddressOf, simulated: bool
     ) -> None:
         self.ui, self.what, self.total = ui, what, total
         self.clock, self.address_of, self.simulated = clock, address_of, simulated
-        self.done = 0
         self.t0 = clock.now()
-        self.drawn = False
-        self.last_draw = 0.0
         self.step = 0
+        self.tq = _PhaseTqdm(
+            self,
+            total=total,
+            desc=what[:1].upper() + what[1:],
+            file=ui.err,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            ascii=".#",
+            bar_format=self.FORMAT,
+            mininterval=REDRAW_S,
+            ncols=_columns(ui.err),  # tqdm trims the line to it (never to nothing)
+            nrows=20,  # one bar at a time, at position 0: never "(more hidden)"
+            position=0,
+            leave=True,
+            # off a terminal tqdm never draws by itself: the quarter lines are printed here
+            delay=0 if ui.live else math.inf,
+        )
+        self.drawn = ui.live
+
+    @property
+    def done(self) -> int:
+        return int(self.tq.n)
+
+    def fields(self, done: int) -> dict[str, Any]:
+        """The line's parts tqdm does not know: address, sizes, the rate on ``clock``."""
+        seconds = self.clock.now() - self.t0
+        address = self.address_of(self.what, done)
+        speed = rate(done, seconds)
+        sim = " simulated" if self.simulated and speed else ""
+        return {
+            "elapsed": max(seconds, 0.0),
+            "rate": done / seconds if seconds > 0 else None,
+            "where": f" at 0x{address:05x}" if address is not None else "",
+            "done_kb": _kb(done),
+            "total_kb": _kb(self.total),
+            "speed": f", {speed}{sim}" if speed else "",
+        }
 
     def __call__(self, count: int) -> None:
-        self.done += count
+        self.tq.update(count)
         if self.ui.live:
-            if time.monotonic() - self.last_draw >= REDRAW_S or self.done >= self.total:
-                self.draw()
+            self.drawn = True
         elif self.total and self.done * STEPS >= (self.step + 1) * self.total:
             self.step = self.done * STEPS // self.total
             if self.done < self.total:
                 self.ui.err.write(self.line() + "\n")
 
     def line(self) -> str:
-        pct = 100 * self.done / self.total if self.total else 100.0
-        filled = round(20 * pct / 100)
-        address = self.address_of(self.what, self.done)
-        where = f" at 0x{address:05x}" if address is not None else ""
-        speed = rate(self.done, self.clock.now() - self.t0)
-        sim = " simulated" if self.simulated and speed else ""
-        title = self.what[:1].upper() + self.what[1:]
-        return (
-            f"{title:<20} {pct:3.0f}% [{'#' * filled}{'.' * (20 - filled)}]"
-            f"{where} {_kb(self.done)} of {_kb(self.total)}"
-            + (f", {speed}{sim}" if speed else "")
-        )
+        return str(self.tq)
 
     def draw(self) -> None:
-        self.ui.err.write("\r\x1b[2K" + self.line())
-        self.ui.err.flush()
+        self.tq.refresh()
         self.drawn = True
-        self.last_draw = time.monotonic()
 
     def clear(self) -> None:
         if self.drawn:
             self.ui.err.write("\r\x1b[2K")
+            self.ui.err.flush()
             self.drawn = False
 
     def close(self) -> None:
-        self.clear()
-        self.ui.err.write(self.line() + "\n")
+        """The phase is done: its last line stays."""
+        if self.ui.live:
+            self.tq.close()  # tqdm draws the final line and ends it
+        else:
+            self.ui.err.write(self.line() + "\n")
+            self.tq.close()
+        self.drawn = False
         self.ui.err.flush()
+
+    def discard(self) -> None:
+        """The phase failed: no bar left behind (the error message follows)."""
+        self.clear()
+        self.tq.leave = False
+        self.tq.close()
 
 
 class Ui:
@@ -172,7 +237,7 @@ class Ui:
                 yield bar
                 bar.close()
             finally:
-                bar.clear()
+                bar.discard()
                 self.bar = None
 
         return phase

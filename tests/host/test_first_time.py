@@ -242,6 +242,38 @@ def test_a_warning_is_never_glued_to_a_bar() -> None:
     assert text[before:].split("\n", 1)[0] == "warning: re-establishing the connection to the chip"
 
 
+def test_a_bar_on_a_terminal_keeps_its_last_line_with_the_rate_of_the_device_clock() -> None:
+    """Redrawn in place; the rate is bytes over the transport's (here: made-up) seconds,
+    not over the wall time the test takes."""
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    class Clock:
+        t = 0.0
+
+        def now(self) -> float:
+            return self.t
+
+        def sleep(self, seconds: float) -> None:
+            self.t += seconds
+
+    err, clock = Tty(), Clock()
+    ui = Ui(Globals(), json_out=False, err=err)
+    phases = ui.phases(clock, True, lambda p, d: 0x40000 + d, lambda what: None)
+    with phases(8192, "writing") as bump:
+        for _ in range(2):
+            clock.sleep(1.0)
+            bump(4096)
+    text = err.getvalue()
+    assert text.endswith("\n") and text.count("\n") == 1  # one line, redrawn with \r
+    last = text.rstrip("\n").rsplit("\r", 1)[-1].rstrip()
+    assert last.startswith("Writing") and "100% [####################]" in last
+    assert last.endswith("8.0 KB of 8.0 KB, 4.0 KB/s simulated"), last
+    assert ui.bar is None
+
+
 def test_info_is_plain_text(unit: Unit) -> None:
     got, out = run_cli("info", "--port", unit.url)
     assert got == 0, out
