@@ -27,13 +27,19 @@ from .options import (
     TraceOpt,
     VerboseOpt,
 )
-from .output import RunState, show_error
+from .output import RunState, show_error, teardown_logging
 
 
 class SwsGroup(TyperGroup):
     """Runs a command and maps what it raises to the message and exit code, once."""
 
     def invoke(self, ctx: Any) -> Any:
+        try:
+            return self._invoke(ctx)
+        finally:
+            teardown_logging()
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except SwsError as exc:

@@ -257,11 +257,20 @@ class UiLog(logging.Handler):
 def setup_logging(ui: Ui, verbose: bool, trace: bool) -> None:
     level = logging.DEBUG if trace else logging.INFO if verbose else logging.WARNING
     logger = logging.getLogger("swsflash")
-    for old in [h for h in logger.handlers if isinstance(h, UiLog)]:
-        logger.removeHandler(old)
+    teardown_logging()
     logger.addHandler(UiLog(ui))
     logger.setLevel(level)
     logger.propagate = False
+
+
+def teardown_logging() -> None:
+    """At the end of a command: the library's warnings must not go on to a finished
+    command's stream (closed, under a test runner or an embedding program)."""
+    logger = logging.getLogger("swsflash")
+    for old in [h for h in logger.handlers if isinstance(h, UiLog)]:
+        logger.removeHandler(old)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
 
 
 @dataclass

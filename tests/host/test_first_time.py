@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import signal
@@ -272,6 +273,18 @@ def test_a_bar_on_a_terminal_keeps_its_last_line_with_the_rate_of_the_device_clo
     assert last.startswith("Writing") and "100% [####################]" in last
     assert last.endswith("8.0 KB of 8.0 KB, 4.0 KB/s simulated"), last
     assert ui.bar is None
+
+
+def test_after_a_command_the_library_logs_as_before(
+    unit: Unit, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A program that runs a command and then uses the library: its warnings must not be
+    written to the finished command's (closed) stream, and reach the program's logging."""
+    got, out = run_cli("info", "--port", unit.url)
+    assert got == 0, out
+    with caplog.at_level(logging.WARNING, logger="swsflash"):
+        logging.getLogger("swsflash").warning("re-establishing the connection to the chip")
+    assert "re-establishing" in caplog.text
 
 
 def test_info_is_plain_text(unit: Unit) -> None:
