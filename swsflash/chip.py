@@ -246,9 +246,11 @@ class Tlsr825x:
         if not good and not self._answered:
             raise SilentChip(
                 "our commands come back as a clean echo, but nothing else ever follows",
-                "the firmware sleeps or has taken the SWS pin (a bricked unit): wire the "
-                "adapter's RTS to the RST pad and use --reset rts, or use --power-window MS "
-                "and apply power when asked, or run 'swsflash recover'",
+                "the firmware sleeps or has taken the SWS pin (a bricked unit): run "
+                "'swsflash recover', or use --power-window MS and apply power when asked; "
+                "--reset rts helps only where RTS is wired to the chip's real reset pin "
+                "(on a LYWSD03MMC the pad marked 'Reset' is a GPIO: there only the power "
+                "window works)",
             )
         if not good:
             self.link.write(REG_SWIRE_DIV, bytes([0x05]))

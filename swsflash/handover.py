@@ -237,7 +237,7 @@ def erase_settings(
     session.flash.unprotect()
     for sector in used:
         session.retry(f"erasing sector 0x{sector:05x}", partial(_erase_and_check, session, sector))
-        report.sectors_erased += 1
+        report.count_erase(sector)
     erased = [s for s in stale if any(s.area.start <= u < s.area.end for u in used)]
     report.settings_erased = [str(s.area) for s in erased]
     if erased:

@@ -29,6 +29,18 @@ UNPLUGGED_HINT = (
 )
 
 
+def _open_hint(url: str) -> str:
+    if url.startswith("sim://"):
+        return (
+            "fix the sim:// URL: 'swsflash simulate --help' and docs/bench.md list its "
+            "scenarios and options"
+        )
+    return (
+        "check the port name with 'swsflash ports'; on Linux you may need to be in the "
+        "'dialout' group"
+    )
+
+
 class Clock(Protocol):
     def now(self) -> float: ...
     def sleep(self, seconds: float) -> None: ...
@@ -73,11 +85,7 @@ class Transport:
             port.dtr = False
             port.open()
         except (serial.SerialException, ValueError, OSError) as exc:
-            raise PortError(
-                f"cannot open {url}: {exc}",
-                "check the port name with 'swsflash ports'; on Linux you may need to be "
-                "in the 'dialout' group",
-            ) from exc
+            raise PortError(f"cannot open {url}: {exc}", _open_hint(url)) from exc
         return cls(port, trace)
 
     @property

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import serial
 
+from .adapter import AdapterConfig
 from .bench import Bench, BenchConfig
 from .chip import SRAM_SIZES, SWS_OUTPUT_MODES, ChipConfig
 from .scenarios import SCENARIOS, factory_flash, scenario_config
@@ -31,45 +32,17 @@ URL_FORM = (
     "&reset_after=SECONDS&unplug_after=SECONDS&bounce=N&bounce_ms=MS&tx_power=0|1"
     "&tx_rise_us=US&sws_output=0|1|high|uart&power=rts|dtr|none&hold_ms=MS"
     "&sleep_overshoot_ms=MS&sleep_step_ms=MS&chip=8251|8253|8258&status=0xNN&status2=0xNN"
-    "&status1_write=keep|clear&tx_buffer=N&rx_buffer=N]"
+    "&status1_write=keep|clear&tx_buffer=N&rx_buffer=N&opened=FILE]"
 )
 
 _OPTIONS = {
-    "scenario",
-    "state",
-    "name",
-    "fclk_mhz",
-    "flash",
-    "reset",
-    "power_on_after",
-    "latency_us",
-    "gap_us",
-    "ber",
-    "seed",
-    "answer_delay",
-    "resync_us",
-    "watchdog_s",
-    "fast",
-    "mac",
-    "max_write",
-    "reset_after",
-    "unplug_after",
-    "bounce",
-    "bounce_ms",
-    "tx_power",
-    "tx_rise_us",
-    "sws_output",
-    "power",
-    "hold_ms",
-    "sleep_overshoot_ms",
-    "sleep_step_ms",
-    "chip",
-    "status",
-    "status2",
-    "status1_write",
-    "tx_buffer",
-    "rx_buffer",
+    "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
+    "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
+    "max_write", "reset_after", "unplug_after", "opened", "bounce", "bounce_ms", "tx_power",
+    "tx_rise_us", "sws_output", "power", "hold_ms", "sleep_overshoot_ms", "sleep_step_ms",
+    "chip", "status", "status2", "status1_write", "tx_buffer", "rx_buffer",
 }
+_SECONDS = ("power_on_after", "reset_after", "unplug_after")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -133,25 +106,14 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             chip = replace(chip, fclk_hz=float(query["fclk_mhz"]) * 1e6)
         if "watchdog_s" in query:
             chip = replace(chip, watchdog_s=float(query["watchdog_s"]))
-        if "latency_us" in query:
-            adapter = replace(adapter, in_latency_us=float(query["latency_us"]))
-        if "gap_us" in query:
-            adapter = replace(adapter, gap_us=float(query["gap_us"]))
-        if "ber" in query:
-            adapter = replace(adapter, bit_error_rate=float(query["ber"]))
-        if "max_write" in query:
-            adapter = replace(adapter, max_write=int(query["max_write"]))
-        if "tx_buffer" in query:
-            _positive(query, "tx_buffer")  # the host side's, kept by the port (see write)
-        if "rx_buffer" in query:
-            adapter = replace(adapter, rx_buffer=_positive(query, "rx_buffer"))
+        adapter = _adapter_options(adapter, query)
         if "seed" in query:
             adapter = replace(adapter, seed=int(query["seed"]))
             chip = replace(chip, seed=int(query["seed"]))
         chip = _chip_options(chip, query)
         config = replace(config, chip=chip, adapter=adapter)
         if "flash" in query:
-            config = replace(config, flash_part=query["flash"])
+            config = replace(config, flash_part=_part_name(query["flash"]))
         if "reset" in query:
             line = query["reset"]
             if line not in ("rts", "dtr", "none"):
@@ -165,10 +127,72 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             config = replace(config, resync_idle_us=float(query["resync_us"]))
         if "fast" in query:
             config = replace(config, fast_path=query["fast"] not in ("0", "false", "no"))
+        for key in _SECONDS:
+            if key in query:
+                _seconds(key, query[key])
+        if "mac" in query:
+            _mac(query["mac"])
         config = _supply_and_flash_options(config, query)
     except (ValueError, KeyError) as exc:
-        raise serial.SerialException(f"bad option in {url!r}: {exc}; expected {URL_FORM}") from exc
+        raise serial.SerialException(f"bad option in {url!r}: {exc}") from exc
+    for key in ("state", "opened"):
+        _check_folder(key, query.get(key))
     return config, query
+
+
+def _part_name(text: str) -> str:
+    """A flash part by name, in any letter case."""
+    by_upper = {name.upper(): name for name in PARTS}
+    if text.upper() not in by_upper:
+        raise ValueError(f"flash={text!r} is not a part the bench knows ({', '.join(PARTS)})")
+    return by_upper[text.upper()]
+
+
+def _seconds(key: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise ValueError(f"{key}={text!r} must be zero or more seconds")
+    return value
+
+
+def _mac(text: str) -> bytes:
+    """mac=A4:C1:38:12:34:56 (colons or dashes optional): six bytes, as people write them."""
+    digits = text.replace(":", "").replace("-", "")
+    try:
+        raw = bytes.fromhex(digits)
+    except ValueError:
+        raw = b""
+    if len(raw) != 6:
+        raise ValueError(f"mac={text!r} is not six hex bytes like A4:C1:38:12:34:56")
+    return raw
+
+
+def _check_folder(key: str, value: str | None) -> None:
+    """A file option whose folder is missing fails when the port opens, not at close."""
+    if value and not Path(value).parent.is_dir():
+        raise serial.SerialException(
+            f"{key}={value!r}: the folder {str(Path(value).parent)!r} does not exist"
+        )
+
+
+def _adapter_options(adapter: AdapterConfig, query: dict[str, str]) -> AdapterConfig:
+    """The adapter's latency, gaps, bit errors and buffers (docs/bench.md, "What is modelled")."""
+    if "latency_us" in query:
+        adapter = replace(adapter, in_latency_us=float(query["latency_us"]))
+    if "gap_us" in query:
+        adapter = replace(adapter, gap_us=float(query["gap_us"]))
+    if "ber" in query:
+        adapter = replace(adapter, bit_error_rate=float(query["ber"]))
+    if "max_write" in query:
+        adapter = replace(adapter, max_write=int(query["max_write"]))
+    if "tx_buffer" in query:
+        _positive(query, "tx_buffer")  # the host side's, kept by the port (see write)
+    if "rx_buffer" in query:
+        adapter = replace(adapter, rx_buffer=_positive(query, "rx_buffer"))
+    return adapter
 
 
 def _positive(query: dict[str, str], name: str) -> int:
@@ -254,7 +278,7 @@ def _make_bench(config: BenchConfig, query: dict[str, str]) -> Bench:
     if state and Path(state).is_file():
         flash = Path(state).read_bytes()
     if flash is None:
-        mac = bytes.fromhex(query["mac"].replace(":", "")) if "mac" in query else None
+        mac = _mac(query["mac"]) if "mac" in query else None
         flash = factory_flash(config.flash_part, mac) if mac else factory_flash(config.flash_part)
     return Bench(config, flash)
 
@@ -277,6 +301,8 @@ class Serial(serial.SerialBase):
         if self.is_open:
             raise serial.SerialException("Port is already open.")
         config, query = parse_url(self.portstr or "")
+        if query.get("opened"):
+            Path(query["opened"]).touch()  # tests: proof that a command opened the port
         config = replace(config, baud=int(self.baudrate))
         self._query = query
         self._tx_buffer = int(query["tx_buffer"]) if "tx_buffer" in query else None
@@ -306,12 +332,14 @@ class Serial(serial.SerialBase):
             seed,
         )
         if "reset_after" in query:
-            bench.reset_chip_at(bench.now + round(float(query["reset_after"]) * PS_PER_S))
+            after = _seconds("reset_after", query["reset_after"])
+            bench.reset_chip_at(bench.now + round(after * PS_PER_S))
         self._unplug_at = None
         if "unplug_after" in query:
-            self._unplug_at = bench.now + round(float(query["unplug_after"]) * PS_PER_S)
+            after = _seconds("unplug_after", query["unplug_after"])
+            self._unplug_at = bench.now + round(after * PS_PER_S)
         if "power_on_after" in query:
-            after = float(query["power_on_after"])
+            after = _seconds("power_on_after", query["power_on_after"])
             bench.power_on(bench.now + round(after * PS_PER_S))
         self.is_open = True
         self._reconfigure_port()
