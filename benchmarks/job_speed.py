@@ -70,16 +70,20 @@ def _timed(dev: Device, action: Callable[[], int]) -> tuple[int, float]:
     return retries, dev.clock.now() - start
 
 
-def units(delays: list[int], clocks: list[float], adapters: list[str]) -> list[str]:
+def units(
+    delays: list[int], clocks: list[float], adapters: list[str], latencies: list[float]
+) -> list[str]:
     """sim:// URLs for every combination asked for (none: the bench's defaults)."""
     out = []
     for adapter in adapters or [None]:
         for delay in delays or [None]:
             for fclk in clocks or [None]:
-                q = [f"adapter={adapter}"] if adapter else []
-                q += [f"answer_delay={delay}"] if delay is not None else []
-                q += [f"fclk_mhz={fclk:g}"] if fclk is not None else []
-                out.append("sim://" + ("?" + "&".join(q) if q else ""))
+                for latency in latencies or [None]:
+                    q = [f"adapter={adapter}"] if adapter else []
+                    q += [f"answer_delay={delay}"] if delay is not None else []
+                    q += [f"fclk_mhz={fclk:g}"] if fclk is not None else []
+                    q += [f"latency_us={latency:g}"] if latency is not None else []
+                    out.append("sim://" + ("?" + "&".join(q) if q else ""))
     return out
 
 
@@ -151,10 +155,12 @@ def main() -> None:
                         help="bench chip clock (repeatable)")
     parser.add_argument("--adapter", action="append", default=[],
                         help="bench adapter preset (repeatable)")
+    parser.add_argument("--latency-us", type=float, action="append", default=[],
+                        help="adapter IN latency (an FT232's timer: 16000); repeatable")
     parser.add_argument("--only-write", action="store_true", help="only write + verify")
     args = parser.parse_args()
     rows = []
-    for url in units(args.answer_delay, args.fclk_mhz, args.adapter):
+    for url in units(args.answer_delay, args.fclk_mhz, args.adapter, args.latency_us):
         rows += run(tuple(args.baud or BAUDS), not args.no_safe, url, args.only_write)
     text = table(rows)
     print(text)

@@ -250,12 +250,12 @@ def matrix_rows(quick: bool, only_existing: bool) -> list[MatrixRow]:
 
 
 def line_floor_s(image: bytes, baud: int, part: str = DEFAULT_PART) -> float:
-    """The least time the job can take: every image byte out once as 10 characters (the
-    write) and 10 characters back (the verify), plus the flash's own busy times (erase of
-    the touched sectors by the biggest blocks that fit, and one program per non-blank
-    page)."""
+    """The least time the job can take: every image byte out once as 10 characters of 10
+    bit-times each (the write) and 10 characters back (the verify), plus the flash's own
+    busy times (erase of the touched sectors by the biggest blocks that fit, and one
+    program per non-blank page)."""
     p = PARTS[part]
-    line = 2 * len(image) * 10 / baud
+    line = 2 * len(image) * 10 * 10 / baud
     sectors = -(-len(image) // SECTOR_SIZE)
     erase, s = 0.0, 0
     while s < sectors:

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import jobs
 from .backup import BackupInfo, BackupStore
+from .firmware import FirmwareReport
 from .program import JobReport, Progress, no_progress
 from .session import Session, attached
 from .settings import ConnectOptions
@@ -26,8 +27,12 @@ __all__ = ["ConnectOptions", "Device", "JobReport", "connect"]
 class Device(Session):
     """A halted TLSR825x with its flash identified, ready for jobs."""
 
-    def info(self) -> dict[str, Any]:
-        return jobs.info(self)
+    def info(self, deep: bool = False) -> dict[str, Any]:
+        return jobs.info(self, deep)
+
+    def firmware(self, deep: bool = False) -> FirmwareReport:
+        """See jobs.firmware: image slots, boot slot, hardware version, NV areas."""
+        return jobs.firmware(self, deep)
 
     def read(self, start: int, size: int, progress: Progress = no_progress) -> bytes:
         return jobs.read(self, start, size, progress)[0]
@@ -41,6 +46,8 @@ class Device(Session):
         preserve: bool = True,
         backup: BackupStore | None = None,
         progress: Progress = no_progress,
+        keep_other_slot: bool = False,
+        erase_nv: bool = False,
     ) -> JobReport:
         """See jobs.write."""
         return jobs.write(
@@ -51,6 +58,8 @@ class Device(Session):
             preserve=preserve,
             backup=backup,
             progress=progress,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
         )
 
     def write_image(
@@ -63,6 +72,8 @@ class Device(Session):
         preserve: bool = True,
         backup: BackupStore | None = None,
         progress: Progress = no_progress,
+        keep_other_slot: bool = False,
+        erase_nv: bool = False,
     ) -> JobReport:
         """Write one image: write_segments with one segment."""
         return self.write_segments(
@@ -72,6 +83,8 @@ class Device(Session):
             preserve=preserve,
             backup=backup,
             progress=progress,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
         )
 
     def verify(self, data: bytes, address: int = 0, progress: Progress = no_progress) -> None:

@@ -19,7 +19,16 @@ from .answers import (
 )
 from .answers.learn import learn_cached, predicted_lengths
 from .errors import ChipNotAnswering, SilentChip, WiringError
-from .link import END, READ_REQUEST, SwireLink, read_header, write_frame
+from .halt_stream import (
+    HALT_FRAME,
+    PROBE,
+    PROBE_REQUEST_AT,
+    PROBE_UNIT,
+    EchoWatch,
+    probe_answered,
+)
+from .link import END, SwireLink, read_header, write_frame
+from .settings import POWER_OFF_DEFAULT_S
 
 log = logging.getLogger("swsflash.chip")
 
@@ -43,7 +52,10 @@ FIFO_MODE = 0x80
 TLSR825X_ID = 0x5562
 KNOWN_IDS = {0x5562: "TLSR825x", 0x5325: "TLSR826x (not supported: 16-bit SWire addresses)"}
 
-HALT_FRAME = write_frame(REG_CPU, bytes([CPU_STOP]))
+# The power window (see catch_at_boot).
+PROBE_EVERY = 5  # every fifth halt of the stream carries a chip id request
+ALIVE_MARGIN_S = 0.02  # stream on this long after the echo shows an answer
+WINDOW_TAIL_S = 0.03  # the stream outlasts the window: power applied at its last moment
 
 # The SPI master as frames, so that a whole flash command travels in one stream.
 SPI_CS_LOW_FRAME = write_frame(REG_SPI_CTRL, bytes([SPI_CS_LOW]))
@@ -99,61 +111,135 @@ class Tlsr825x:
         window_s: float,
         reset_line: str | None = None,
         on_progress: Callable[[float], None] | None = None,
-    ) -> None:
+        *,
+        power_line: str | None = None,
+        off_s: float = POWER_OFF_DEFAULT_S,
+    ) -> bool:
         """Stream halt commands across a reset or power-up, so one lands before the firmware
-        takes the SWS pin (2-3 ms after boot).
+        takes the SWS pin (2-3 ms after boot); True when the chip was seen answering.
 
-        Each halt is followed by a short idle gap: a chip that wakes up in the middle of
-        the stream restarts its word count on an idle line and takes the next halt whole.
-        With a reset line the chip is held in reset, the stream started, and the reset
-        released while it runs; without one the user applies power during the window.
+        The stream never pauses for a round trip: its echo is read as it arrives and
+        matched by position (halt_stream.EchoWatch), so a chip that comes alive is noticed
+        without a deaf moment, and nothing that happens to the echo during the window is a
+        wiring fault. Once the chip answered, a little more stream, then END, one more halt
+        and one probe on a quiet line: only an answer there ends the window early; a false
+        alarm goes back to streaming. With ``power_line`` (an adapter pin feeding VCC) the
+        unit is first switched off for ``off_s``; with ``reset_line`` it is held in reset
+        and released 5 ms into the stream; with neither the user applies power.
         """
         t = self.link
         clock = t.clock
-        halt_time = len(HALT_FRAME) * t.char_time
-        gap = max(0.0002, 20 * t.char_time)
         if reset_line:
             t.set_line(reset_line, True)
+        if power_line:
+            self._power_off(power_line, off_s)
         start = clock.now()
+        end = start + window_s + WINDOW_TAIL_S
         release_at = start + 0.005
-        end = start + window_s
         released = reset_line is None
-        last_report = start
-        last_probe = start
+        power_on = power_line
+        while True:
+            watch = EchoWatch()
+            released = self._stream(
+                watch, end, on_progress, reset_line, released, release_at, power_on
+            )
+            power_on = None
+            if not released:
+                t.set_line(reset_line or "rts", False)
+                released = True
+            self._settle(watch)
+            if watch.alive:
+                log.info("the chip answered a request inside the halt stream")
+            elif watch.disturbed:
+                log.info("the echo was disturbed %d times, no answer in it", watch.disturbed)
+            t.send_unchecked(END + HALT_FRAME)
+            if not watch.alive:
+                return False
+            if self._answers():
+                return True
+            log.info("no answer on a quiet line: a false alarm, streaming on")
+            if clock.now() >= end:
+                return False
+
+    def _power_off(self, line: str, off_s: float) -> None:
+        """Assert the line (pin low: the unit loses VCC) for ``off_s``, holding TX low
+        meanwhile: a unit fed through TX and its resistor would stay half-powered."""
+        t = self.link
+        t.set_line(line, True)
+        until = t.clock.now() + off_s
+        n = max(1, round(off_s / t.char_time))
+        t.send_blind(bytes(n))  # 0x00: nine of ten bit-times low; a live slave sees ENDs
+        # the transport may already have waited for the line while sending: off means off_s
+        t.clock.sleep(max(0.0, until - t.clock.now()))
+        t.discard_input()
+
+    def _stream(
+        self,
+        watch: EchoWatch,
+        end: float,
+        on_progress: Callable[[float], None] | None,
+        reset_line: str | None,
+        released: bool,
+        release_at: float,
+        power_on: str | None = None,
+    ) -> bool:
+        """Halts (every PROBE_EVERY-th with a chip id request) back to back until ``end``,
+        or until a little after the echo shows an answer; returns whether RST is released.
+
+        Each unit is followed by a short idle gap: a chip that wakes up in the middle of
+        the stream restarts its word count on an idle line and takes the next halt whole."""
+        t = self.link
+        clock = t.clock
+        gap = max(0.0002, 20 * t.char_time)
+        t.discard_input()
+        last_report = clock.now() - 1.0
+        window_end = end - WINDOW_TAIL_S  # what the user is told is left
+        n = 0
         while clock.now() < end:
-            t.send_blind(HALT_FRAME)
-            clock.sleep(halt_time + gap)
+            unit = PROBE_UNIT if n % PROBE_EVERY == 0 else HALT_FRAME
+            t.send_blind(unit)
+            watch.add(unit, PROBE_REQUEST_AT if unit is PROBE_UNIT else None)
+            n += 1
+            if power_on:
+                t.set_line(power_on, False)  # the pin goes high: the unit gets its power
+                power_on = None
+            clock.sleep(len(unit) * t.char_time + gap)
             if not released and clock.now() >= release_at:
                 t.set_line(reset_line or "rts", False)
                 released = True
-            if clock.now() - last_report >= 0.05:
-                t.discard_input()  # the echo of the stream is of no interest
+            alive = watch.alive
+            watch.feed(t.transport.read_available())
+            if watch.alive and not alive:
+                # Whether a halt landed was decided in the chip's first milliseconds; a
+                # little more stream covers a chip that answered just before it halted.
+                end = min(end, clock.now() + ALIVE_MARGIN_S)
+            if on_progress is not None and not watch.alive and clock.now() - last_report >= 0.05:
                 last_report = clock.now()
-                if on_progress is not None:
-                    on_progress(end - clock.now())
-            if reset_line is None and clock.now() - last_probe >= 0.1:
-                last_probe = clock.now()
-                if self._listening():
-                    # The chip is powered and its SWS alive: whether a halt landed was
-                    # decided in its first milliseconds. A little more stream, then stop.
-                    end = min(end, clock.now() + 0.03)
-        if not released:
-            t.set_line(reset_line or "rts", False)
-        clock.sleep(0.01)
-        t.drain_input()
-        self.resync()
-        self.halt()
+                on_progress(max(0.0, window_end - clock.now()))
+        return released
 
-    def _listening(self) -> bool:
-        """Does the chip answer a read request at all (at whatever divider it has)? Only our
-        own echo comes back from a chip without power or whose firmware has the pin."""
+    def _settle(self, watch: EchoWatch) -> None:
+        """Take in the rest of the stream's echo by count, so that what comes next on the
+        line is ours alone; its last requests may still show an answer."""
         t = self.link
-        t.drain_input(quiet=0.002, limit=0.02)
-        probe = read_header(REG_CHIP_ID) + READ_REQUEST + END
-        back = t.send_unchecked(probe, extra=16, slack=0.005)
-        t.drain_input(quiet=0.002, limit=0.02)
-        head = len(probe) - len(END) - 1
-        return len(back) > len(probe) or back[head : head + 1] not in (b"", READ_REQUEST)
+        t.clock.sleep(0.01)  # as the proven tool does before its END
+        left = watch.outstanding
+        if left:
+            watch.feed(t.transport.read(left, timeout=t.transport.echo_timeout(left)))
+        t.drain_input()
+
+    def _answers(self) -> bool:
+        """One chip id request on a quiet line: does the chip answer it at all (at whatever
+        divider it has)? Asked again when noise spoils the echo before the request."""
+        t = self.link
+        request_at = len(PROBE) - len(END) - 1
+        for _ in range(3):
+            back = t.send_unchecked(PROBE, extra=16, slack=0.05)
+            t.drain_input()
+            verdict = probe_answered(PROBE, back, request_at)
+            if verdict is not None:
+                return verdict
+        return False
 
     def watchdog_off(self) -> None:
         """A halted CPU is reset by its watchdog a second or two later unless this is done."""
@@ -195,9 +281,11 @@ class Tlsr825x:
         if not self._answered:
             raise SilentChip(
                 "our commands come back as a clean echo, but nothing else ever follows",
-                "the firmware sleeps or has taken the SWS pin (a bricked unit): wire the "
-                "adapter's RTS to the RST pad and use --reset rts, or use --power-window MS "
-                "and apply power when asked, or run 'swsflash recover'",
+                "the firmware sleeps or has taken the SWS pin (a bricked unit): run "
+                "'swsflash recover', or use --power-window MS and apply power when asked; "
+                "--reset rts helps only where RTS is wired to the chip's real reset pin "
+                "(on a LYWSD03MMC the pad marked 'Reset' is a GPIO: there only the power "
+                "window works)",
             )
         window = self._lone_window(fit, fitted) if fit is not None else None
         if fit is None or window is None:

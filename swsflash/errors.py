@@ -40,6 +40,11 @@ class WiringError(SwsError):
     title = "wiring or adapter problem"
 
 
+class DistortedEcho(WiringError):
+    """Characters came back, but not as sent (a bad resistor, noise, or a unit that is
+    half-powered through TX)."""
+
+
 class ChipNotAnswering(SwsError):
     exit_code = 6
     title = "the chip does not answer"

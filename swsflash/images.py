@@ -180,7 +180,7 @@ def load_image(path: str | Path, address: int = 0) -> Image:
         if address:
             raise ImageError(f"{name}: an OTA file always goes to address 0; drop --address")
         return parse_ota(data, name)
-    if data[:1] == b":" and _looks_like_text(data):
+    if _looks_like_hex(data):
         if address:
             raise ImageError(f"{name}: a HEX file carries its own addresses; drop --address")
         return parse_hex(data.decode("ascii", "replace"), name)
@@ -193,18 +193,28 @@ def load_image(path: str | Path, address: int = 0) -> Image:
     return image
 
 
-def _looks_like_text(data: bytes) -> bool:
-    head = data[:4096]
-    return all(c in b"0123456789abcdefABCDEF:\r\n \t" for c in head)
+def _looks_like_hex(data: bytes) -> bool:
+    """An Intel HEX file starts with a record (':' and hex digits); one bad line further
+    on must make it an invalid HEX file, not a raw binary."""
+    first = data.split(b"\n", 1)[0].strip()
+    return len(first) >= 11 and first[:1] == b":" and all(
+        c in b"0123456789abcdefABCDEF" for c in first[1:]
+    )
+
+
+def _format_name(image: Image) -> str:
+    if image.format == "bin":
+        if image.telink is None:
+            return "raw binary, not a Telink image (no 'KNLT' marker)"
+        return "raw Telink image"
+    return {"ota": "Zigbee OTA file", "hex": "Intel HEX"}[image.format]
 
 
 def describe_image(image: Image) -> dict[str, object]:
     """Everything `swsflash image-info` shows, as plain data."""
     info: dict[str, object] = {
         "file": image.path,
-        "format": {"bin": "raw Telink image", "ota": "Zigbee OTA file", "hex": "Intel HEX"}[
-            image.format
-        ],
+        "format": _format_name(image),
         "size": image.size,
         "address_range": ", ".join(
             f"0x{s.address:05x}-0x{s.end - 1:05x}" for s in image.segments

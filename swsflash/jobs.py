@@ -10,13 +10,14 @@ as a tqdm bar does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from typing import Any
 
+from . import handover
 from .backup import BackupInfo, BackupStore
 from .chip import KNOWN_IDS
 from .errors import ProtectedDataError, UsageError, VerifyError
+from .firmware import FirmwareReport, describe_slots
 from .flash import is_protected
 from .layout import (
     SECTOR,
@@ -28,16 +29,21 @@ from .layout import (
     protected_regions,
 )
 from .plan import Planner, check_fits, check_range, refuse_protected
-from .program import JobReport, Progress, back_up, erase_sectors, no_progress, program
+from .program import (
+    JobReport,
+    Phases,
+    Progress,
+    back_up,
+    erase_sectors,
+    no_phases,
+    no_progress,
+    only_writing,
+    program,
+)
 from .session import Session
 
 Segments = Sequence[tuple[int, bytes]]
-Phases = Callable[[int, str], AbstractContextManager[Progress]]
-
-
-@contextmanager
-def no_phases(total: int, what: str) -> Iterator[Progress]:
-    yield no_progress
+__all__ = ["Phases", "Segments", "no_phases"]
 
 
 def _timed(session: Session, report: JobReport, start: float) -> JobReport:
@@ -45,8 +51,14 @@ def _timed(session: Session, report: JobReport, start: float) -> JobReport:
     return report
 
 
-def info(session: Session) -> dict[str, Any]:
-    """Chip, clock, flash and identity: what `swsflash info` shows."""
+def firmware(session: Session, deep: bool = False) -> FirmwareReport:
+    """What each image slot holds, which one the ROM starts, hardware version, NV areas:
+    a few hundred bytes read (``deep``: each image whole as well, for its CRC)."""
+    return describe_slots(session.read_flash, session.flash_size, deep)
+
+
+def info(session: Session, deep: bool = False) -> dict[str, Any]:
+    """Chip, clock, flash, identity and firmware: what `swsflash info` shows."""
     assert session.clock_info is not None and session.flash_id is not None
     size = session.flash_size
     status = session.flash.status()
@@ -64,11 +76,12 @@ def info(session: Session) -> dict[str, Any]:
         "flash_maker": session.flash_id.maker,
         "flash_size": size,
         "flash_status": f"0x{status:02x}",
-        "flash_protected": is_protected(status),
+        "flash_protected": is_protected(status, session.flash.status2()),
         "mac_address": session.mac(),
         "mac_sector": f"0x{mac_address_at(size):05x}",
         "calibration_sector": f"0x{calibration_at(size):05x}",
         "calibration": calibration_summary(session.read_flash(calibration_at(size), 0x200)),
+        "firmware": firmware(session, deep).to_dict(),
     }
 
 
@@ -106,6 +119,10 @@ def write(
     preserve: bool = True,
     backup: BackupStore | None = None,
     progress: Progress = no_progress,
+    phases: Phases | None = None,
+    report: JobReport | None = None,
+    keep_other_slot: bool = False,
+    erase_nv: bool = False,
 ) -> JobReport:
     """Put the segments on the flash and leave every other byte as it was.
 
@@ -113,10 +130,35 @@ def write(
     (64 KB blocks where the image covers them), programmed (blank pages skipped) and read
     back at once. Protected sectors (MAC, calibration, hardware version) are refused, or
     with ``force`` kept as they were unless ``preserve`` is False. With ``backup`` the
-    sectors about to change are saved first.
+    sectors about to change are saved first. ``phases`` follows every phase (checking,
+    comparing, backing up, writing), ``progress`` the writing alone; ``report`` is filled
+    as the job goes.
+
+    A complete bootable image at 0x00000, once verified, becomes the one the ROM starts:
+    a second slot still marked bootable has its marker cleared (unless
+    ``keep_other_slot``); settings the old firmware family left are named, and erased
+    with ``erase_nv`` (swsflash/handover.py).
     """
     planner = plan_write(session, segments, force=force, preserve=preserve)
-    return program(session, planner, verify=verify, backup=backup, progress=progress)
+    handover.check_options(segments, erase_nv, backup is not None)
+    begin = session.clock.now()
+    hand = handover.prepare(session, segments)
+    report = program(
+        session, planner, verify=verify, backup=backup, progress=progress, report=report,
+        phases=phases,
+    )
+    if hand is not None:
+        handover.finish(
+            session,
+            hand,
+            segments,
+            report,
+            verified=verify,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
+            backup=backup,
+        )
+    return _timed(session, report, begin)
 
 
 def verify(session: Session, segments: Segments, progress: Progress = no_progress) -> JobReport:
@@ -149,8 +191,11 @@ def erase(
     preserve: bool = True,
     backup: BackupStore | None = None,
     progress: Progress = no_progress,
+    phases: Phases | None = None,
+    report: JobReport | None = None,
 ) -> JobReport:
-    """Erase whole sectors; protected ones are refused, or kept unless ``preserve`` is off."""
+    """Erase whole sectors; protected ones are refused, or kept unless ``preserve`` is off.
+    ``phases`` follows the backup and the erasing, ``progress`` the erasing alone."""
     if start % SECTOR or size % SECTOR or size <= 0:
         raise UsageError(
             f"erase works on whole 4 KB sectors: start 0x{start:x} and size 0x{size:x} "
@@ -165,13 +210,18 @@ def erase(
         for s in range(start, start + size, SECTOR)
         if not any(r.overlaps(s, s + SECTOR) for r in keep)
     ]
-    report = JobReport(bytes_total=size)
+    phases = phases or only_writing(progress)
+    report = report if report is not None else JobReport()
+    report.bytes_total = size
     if keep:
         report.notes.append("kept the MAC, calibration and hardware-version sectors")
     session.flash.unprotect()
     if backup is not None and sectors:
-        report.backups += back_up(session, sectors, backup, "before-erase")
-    erase_sectors(session, sectors, report, progress)
+        what = f"backing up {len(sectors) * SECTOR // 1024} KB"
+        with phases(len(sectors) * SECTOR, what) as bump:
+            report.backups += back_up(session, sectors, backup, "before-erase", progress=bump)
+    with phases(len(sectors) * SECTOR, "erasing") as bump:
+        erase_sectors(session, sectors, report, bump)
     return _timed(session, report, begin)
 
 
@@ -192,7 +242,7 @@ def erase_all(
         for r in (protected_regions(size) if preserve else [])
     ]
     session.flash.erase_chip()
-    report.sectors_erased = size // SECTOR
+    report.count_erase(*range(0, size, SECTOR))
     written = [(a, d) for a, d in kept if d.count(0xFF) != len(d)]
     if written:
         program(session, plan_write(session, written, force=True, preserve=False))
@@ -220,6 +270,7 @@ def restore(
     *,
     force: bool = False,
     progress: Progress = no_progress,
+    phases: Phases | None = None,
 ) -> JobReport:
     """Write a backup back where it came from, refusing another unit's MAC unless forced."""
     planner = plan_write(session, [(info.start, data)], force=True, preserve=False)
@@ -232,7 +283,7 @@ def restore(
                 "restoring it would give this unit another unit's identity; use the "
                 "unit's own backup, or --force if you mean it",
             )
-    report = program(session, planner, progress=progress)
+    report = program(session, planner, progress=progress, phases=phases)
     session.forget_mac()
     return report
 
@@ -244,18 +295,35 @@ def recover(
     backup: BackupStore | None,
     phases: Phases = no_phases,
     report: JobReport | None = None,
+    keep_other_slot: bool = False,
+    erase_nv: bool = False,
 ) -> JobReport:
-    """Back the whole flash up, write and verify the image, restart the chip.
+    """Back the whole flash up, write and verify the image, make it the one that boots
+    (as `write` does), restart the chip.
 
     ``report`` is filled as the job goes: after a failure it still names the backup."""
     report = report if report is not None else JobReport()
     planner = plan_write(session, segments)
+    handover.check_options(segments, erase_nv, backup is not None)
+    whole: bytes | None = None
     if backup is not None:
         with phases(session.flash_size, "backing up") as bump:
             whole, _ = read(session, 0, session.flash_size, bump)
         report.backups.append(session.save_backup(backup, 0, whole, "before-recover"))
-    with phases(planner.bytes_total * 2, "writing") as bump:
-        program(session, planner, progress=bump, report=report)
+    hand = handover.prepare(session, segments, whole)
+    program(session, planner, phases=phases, report=report)
+    if hand is not None:
+        # the whole flash is saved already: no further backup files for these sectors
+        handover.finish(
+            session,
+            hand,
+            segments,
+            report,
+            verified=True,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
+            backup=None if whole is not None else backup,
+        )
     session.run()
     return report
 
@@ -281,8 +349,7 @@ def program_unit(
                 data = session.read_flash(r.start, r.size)
                 report.backups.append(session.save_backup(backup, r.start, data, "jig"))
                 bump(r.size)
-    with phases(planner.bytes_total * 2, "writing") as bump:
-        program(session, planner, progress=bump, report=report)
+    program(session, planner, phases=phases, report=report)
     with phases(0, "restarting"):
         session.run()
     return report

@@ -13,6 +13,7 @@ PAGE = 0x100  # the unit of a page program
 SECTOR = 0x1000  # the smallest erase
 BLOCK = 0x10000  # a block erase
 KB = 1024
+LARGEST_FLASH = 0x100000  # the largest flash a supported unit has (1 MB)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def format_mac(mac_sector_head: bytes) -> str | None:
 def parse_mac(text: str) -> bytes:
     """'A4:C1:38:12:34:56' -> the six bytes as stored in flash (lowest first)."""
     parts = text.replace("-", ":").split(":")
-    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+    hexdigits = set("0123456789abcdefABCDEF")
+    if len(parts) != 6 or not all(len(p) == 2 and set(p) <= hexdigits for p in parts):
         raise ValueError(f"{text!r} is not a MAC address like A4:C1:38:12:34:56")
     return bytes(reversed(bytes.fromhex("".join(parts))))
 

@@ -13,7 +13,14 @@ from enum import Enum
 
 from .adapters import no_echo_hint
 from .answers import Codebook, slot_tx
-from .errors import AnswerError, ChipNotAnswering, GarbledAnswer, NoAnswer, WiringError
+from .errors import (
+    AnswerError,
+    ChipNotAnswering,
+    DistortedEcho,
+    GarbledAnswer,
+    NoAnswer,
+    WiringError,
+)
 from .transport import Clock, Transport
 
 __all__ = ["AnswerError", "GarbledAnswer", "NoAnswer"]  # raised here; defined in errors
@@ -138,7 +145,7 @@ class SwireLink:
                 "this adapter cannot stream: try --pacing safe, a lower --baud, or a CH340 "
                 "or PL2303 adapter",
             )
-        raise WiringError(
+        raise DistortedEcho(
             f"distorted echo: of {len(chunk)} characters sent, {len(echo)} came back and they "
             f"differ ({_first_difference(chunk, echo)})",
             "check the 1 kOhm resistor between TX and SWS and the GND wire; try a lower --baud",
@@ -255,7 +262,7 @@ class SwireLink:
                 if echo != head:
                     raise GarbledAnswer(f"read header echo: {_first_difference(head, echo)}")
                 data, left = self.read_words(book, size, answer_time)
-                self._check_tail(tail, left)
+                self.check_tail(tail, left)
             else:
                 self._send_paced(head)
                 per = max(1, self.safe_chunk // len(slot))
@@ -360,7 +367,7 @@ class SwireLink:
         for i in range(0, len(frame), self.safe_chunk):
             self._send_checked(frame[i : i + self.safe_chunk], sent_before=i)
 
-    def _check_tail(self, tail: bytes, left: bytes = b"") -> None:
+    def check_tail(self, tail: bytes, left: bytes = b"") -> None:
         """The echo of what follows the last answer. The receiver may still be framing the
         answer's end unit when the tail's first character starts, and then loses that one
         character (the chip, which sees the line itself, does not). Anything else wrong here

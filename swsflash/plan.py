@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from .errors import ImageError, ProtectedDataError, UsageError
-from .layout import BLOCK, KB, PAGE, SECTOR, Region, protected_regions
+from .layout import BLOCK, KB, LARGEST_FLASH, PAGE, SECTOR, Region, protected_regions
 
 BLANK = 0xFF
 
@@ -26,8 +26,30 @@ def check_fits(start: int, size: int, flash_size: int) -> None:
     if start < 0 or start + size > flash_size:
         raise ImageError(
             f"data at 0x{start:05x}-0x{start + size - 1:05x} reaches beyond the "
-            f"{flash_size // KB} KB flash (0x00000-0x{flash_size - 1:05x})",
+            f"{flash_size // KB} KB flash (0x00000-0x{flash_size - 1:05x}) this unit has",
             "is this firmware for a unit with a larger flash, or the wrong --address?",
+        )
+
+
+def check_fits_any(start: int, size: int) -> None:
+    """Before connecting, when the unit's flash size is not known yet: data must fit the
+    largest flash swsflash supports (the unit's own size is checked once connected)."""
+    if start < 0 or start + size > LARGEST_FLASH:
+        raise ImageError(
+            f"data at 0x{start:05x}-0x{start + size - 1:05x} reaches beyond "
+            f"{LARGEST_FLASH // KB // KB} MB, the largest flash swsflash supports (checked "
+            "before connecting; the unit's own flash size is checked once connected)",
+            "is this firmware for this device, and is --address right?",
+        )
+
+
+def check_range_any(start: int, size: int) -> None:
+    """A command-line range, before connecting: inside the largest supported flash."""
+    if start < 0 or size < 0 or start + size > LARGEST_FLASH:
+        raise UsageError(
+            f"range 0x{start:x}..0x{start + size:x} is beyond 1 MB, the largest flash "
+            "swsflash supports (checked before connecting; the unit's own flash size is "
+            "checked once connected)"
         )
 
 

@@ -8,7 +8,8 @@ needs to know, then does what it says, sector by sector, each step through the s
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,10 +24,27 @@ from .transport import Clock
 
 T = TypeVar("T")
 Progress = Callable[[int], None]
+# phases(total, what) -> a context manager yielding the phase's progress callback
+Phases = Callable[[int, str], AbstractContextManager[Progress]]
 
 
 def no_progress(_: int) -> None:
     pass
+
+
+@contextmanager
+def no_phases(total: int, what: str) -> Iterator[Progress]:
+    yield no_progress
+
+
+def only_writing(progress: Progress) -> Phases:
+    """Phases for a caller that follows the writing alone, with one progress callback."""
+
+    @contextmanager
+    def phases(total: int, what: str) -> Iterator[Progress]:
+        yield progress if what == "writing" else no_progress
+
+    return phases
 
 
 @dataclass
@@ -43,6 +61,17 @@ class JobReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     backups: list[Path] = field(default_factory=list)
+    # after a complete image at 0x00000 (swsflash/handover.py):
+    markers_cleared: list[int] = field(default_factory=list)  # slots whose byte 8 -> 0x00
+    old_settings: list[str] = field(default_factory=list)  # old firmware's areas with data
+    settings_erased: list[str] = field(default_factory=list)  # those of them erased
+    erased: set[int] = field(default_factory=set, repr=False)  # sectors, each counted once
+
+    def count_erase(self, *sectors: int) -> None:
+        """A retried sector is erased twice but counts once: the counts must add up."""
+        new = set(sectors) - self.erased
+        self.erased |= new
+        self.sectors_erased += len(new)
 
 
 class Target(Protocol):
@@ -69,13 +98,14 @@ def runs(sectors: Iterable[int]) -> list[list[int]]:
     return out
 
 
-def read_sectors(target: Target, sectors: Iterable[int]) -> dict[int, bytes]:
-    """Whole sectors, read in contiguous runs."""
+def read_sectors(
+    target: Target, sectors: Iterable[int], progress: Progress = no_progress
+) -> dict[int, bytes]:
+    """Whole sectors, one read each (each retried on its own, and followed by progress)."""
     found: dict[int, bytes] = {}
-    for run in runs(sectors):
-        data = target.read_flash(run[0], len(run) * SECTOR)
-        for i, sector in enumerate(run):
-            found[sector] = data[i * SECTOR : (i + 1) * SECTOR]
+    for sector in sectors:
+        found[sector] = target.read_flash(sector, SECTOR)
+        progress(SECTOR)
     return found
 
 
@@ -85,27 +115,61 @@ def back_up(
     store: BackupStore,
     reason: str,
     known: dict[int, bytes] | None = None,
+    progress: Progress = no_progress,
 ) -> list[Path]:
     """Save these sectors, one file per contiguous run; ``known`` spares reading them."""
     have = dict(known or {})
-    have.update(read_sectors(target, [s for s in sectors if s not in have]))
+    have.update(read_sectors(target, [s for s in sectors if s not in have], progress))
     return [
         target.save_backup(store, run[0], b"".join(have[s] for s in run), reason)
         for run in runs(sectors)
     ]
 
 
-def survey(target: Target, drafts: list[SectorPlan], whole: bool) -> dict[int, Prior]:
-    """What the plan needs to know of the flash: every sector in full (a backup is kept
-    anyway), or just the first page the image sets in each (one page tells most)."""
-    if whole:
-        return {
-            a: Prior(0, d) for a, d in read_sectors(target, [s.address for s in drafts]).items()
-        }
-    return {
-        s.address: Prior(s.probe_offset, target.read_flash(s.address + s.probe_offset, PAGE))
-        for s in drafts
-    }
+def survey(target: Target, drafts: list[SectorPlan], progress: Progress) -> dict[int, Prior]:
+    """The first page the image sets in each sector: on a fresh write it almost always
+    differs, so one page tells most sectors apart."""
+    known = {}
+    for s in drafts:
+        page = target.read_flash(s.address + s.probe_offset, PAGE)
+        known[s.address] = Prior(s.probe_offset, page)
+        progress(PAGE)
+    return known
+
+
+def _whole(
+    target: Target, phases: Phases, what: str, sectors: list[int], known: dict[int, Prior]
+) -> None:
+    """Read these sectors in full, as one phase, into ``known``."""
+    if not sectors:
+        return
+    with phases(len(sectors) * SECTOR, what) as bump:
+        for a, data in read_sectors(target, sectors, bump).items():
+            known[a] = Prior(0, data)
+
+
+def plan_with_backup(
+    target: Target, planner: Planner, phases: Phases, backup: BackupStore | None
+) -> tuple[Plan, list[Path]]:
+    """Plan from what the flash holds; with a store, back up exactly the sectors that
+    will change (none when every sector is already right), each step its own phase."""
+    drafts = planner.sectors()
+    with phases(len(drafts) * PAGE, "checking") as bump:
+        known = survey(target, drafts, bump)
+    plan = planner.plan(known)
+    if backup is None:
+        return plan, []
+    unknown = [s.address for s in plan.sectors if s.state is SectorState.UNKNOWN]
+    _whole(target, phases, "comparing", unknown, known)
+    changing = planner.plan(known).changing()
+    _whole(target, phases, f"backing up {len(changing) * SECTOR // 1024} KB", changing, known)
+    plan = planner.plan(known)
+    have = {a: p.data for a, p in known.items() if p.whole}
+    saved = [
+        target.save_backup(backup, run[0], b"".join(have[s] for s in run), "before-write")
+        for run in runs(changing)
+    ]
+    return plan, saved
 
 
 def program(
@@ -116,26 +180,30 @@ def program(
     backup: BackupStore | None = None,
     progress: Progress = no_progress,
     report: JobReport | None = None,
+    phases: Phases | None = None,
 ) -> JobReport:
     """Put the planner's data on the flash and leave every other byte as it was.
 
-    ``report`` (a new one if None) is filled as the job goes, so that a caller still
-    knows what a failed job did, such as the backups it saved."""
+    ``phases`` (else ``progress``, for the writing alone) follows checking, comparing,
+    backing up and writing; ``report`` (a new one if None) is filled as the job goes, so
+    that a caller still knows what a failed job did, such as the backups it saved."""
+    phases = phases or only_writing(progress)
     start_t = target.clock.now()
     retries_before = target.retries
     report = report if report is not None else JobReport()
     report.bytes_total = planner.bytes_total
-    plan = planner.plan(survey(target, planner.sectors(), whole=backup is not None))
+    plan, saved = plan_with_backup(target, planner, phases, backup)
+    report.backups += saved
     if plan.kept:
         report.notes.append("kept as they were: " + ", ".join(str(r) for r in plan.kept))
     if target.flash.unprotect():
         report.notes.append("cleared the flash's block protection")
-    if backup is not None:
-        known = {s.address: s.before for s in plan.sectors if s.before is not None}
-        report.backups += back_up(target, plan.changing(), backup, "before-write", known)
-    carry_out(target, plan, verify, report, progress)
-    report.retries = target.retries - retries_before
-    report.seconds = target.clock.now() - start_t
+    try:
+        with phases(planner.bytes_total, "writing") as bump:
+            carry_out(target, plan, verify, report, bump)
+    finally:
+        report.retries = target.retries - retries_before
+        report.seconds = target.clock.now() - start_t
     return report
 
 
@@ -156,10 +224,10 @@ def carry_out(
             )
         if sp.block_erase and block not in erased_blocks:
             target.retry(f"block 0x{block:05x}", partial(target.flash.erase_block, block))
-            report.sectors_erased += BLOCK // SECTOR
+            report.count_erase(*range(block, block + BLOCK, SECTOR))
             erased_blocks.add(block)
         put_sector(target, sp, verify, report)
-        progress(sp.image_bytes * (2 if verify else 1))
+        progress(sp.image_bytes)
 
 
 def put_sector(target: Target, sp: SectorPlan, verify: bool, report: JobReport) -> None:
@@ -208,14 +276,16 @@ def write_sector(
     """Erase, program (blank pages skipped) and read back one sector."""
     if erase:
         flash.erase_sector(sp.address)
-        report.sectors_erased += 1
+        report.count_erase(sp.address)
+    pages = []
     for page in range(0, SECTOR, PAGE):
         chunk = content[page : page + PAGE]
         if chunk.count(0xFF) == PAGE:
             report.pages_skipped += 1
-            continue
-        flash.program_page(sp.address + page, chunk)
-        report.pages_programmed += 1
+        else:
+            pages.append((sp.address + page, chunk))
+    flash.program_pages(pages)
+    report.pages_programmed += len(pages)
     if not verify:
         return
     # the bytes the image sets, plus the kept bytes in between (one read is cheaper)
@@ -223,6 +293,7 @@ def write_sector(
     back = flash.read(sp.address + lo, hi - lo)
     bad = sum(1 for a, b in zip(back, content[lo:hi], strict=True) if a != b)
     if bad:
+        flash.check_unlocked()  # a locked flash ignores the write: say so, not "noisy"
         raise VerifyError(
             f"sector 0x{sp.address:05x}: {bad} byte(s) differ after writing",
             "the line is too noisy or the flash is worn: lower --baud, shorten the "
@@ -237,5 +308,5 @@ def erase_sectors(
     """Erase whole sectors, one by one."""
     for sector in sectors:
         target.flash.erase_sector(sector)
-        report.sectors_erased += 1
+        report.count_erase(sector)
         progress(SECTOR)

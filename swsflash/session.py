@@ -19,6 +19,7 @@ from .backup import BackupStore, new_info
 from .chip import KNOWN_IDS, REG_SWIRE_DIV, TLSR825X_ID, ClockInfo, Tlsr825x
 from .errors import (
     ChipNotAnswering,
+    DistortedEcho,
     PortError,
     SilentChip,
     VerifyError,
@@ -28,10 +29,18 @@ from .errors import (
 from .flash import FlashId, SpiFlash
 from .layout import format_mac, mac_address_at
 from .link import Pacing, SwireLink
-from .settings import ConnectOptions
+from .settings import POWER_OFF_MS, ConnectOptions
 from .transport import Transport
 
 log = logging.getLogger("swsflash")
+
+# After a power cycle through RTS/DTR, halts are streamed this long after the pin goes
+# high (less once the chip answers): the unit's supply rises and its firmware boots well
+# within it.
+POWER_ON_STREAM_S = 0.5
+# A second power cycle, should the first fail, keeps the unit off this much longer: its
+# capacitors (and current fed through TX) may have carried it through the first.
+LONG_OFF_FACTOR = 5
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Session")
@@ -68,7 +77,11 @@ class Session:
     def attach(self) -> None:
         """Halt the CPU, find the SWire speed, check the chip, pick pacing, wake the flash."""
         self.transport.drain_input()  # whatever a previous session left on its way
-        self.chip.resync()  # also the first echo check: wiring faults show up here
+        if not self._catching:
+            # Also the first echo check: wiring faults show up here. A unit caught at boot
+            # is checked after the stream instead: until it is powered, a unit fed through
+            # TX alone distorts the echo, and that is no wiring fault.
+            self.chip.resync()
         self._halt()
         self.clock_info = self.chip.find_clock()
         self._check_chip_id()
@@ -76,11 +89,26 @@ class Session:
         self.flash.wake()
         self.flash_id = self.flash.identify()
 
+    @property
+    def _catching(self) -> bool:
+        """Is the chip caught at boot (reset, power cycle or power window)?"""
+        opts = self.options
+        return bool(opts.reset or opts.power or opts.power_window)
+
     def _halt(self) -> None:
         opts = self.options
-        if opts.reset or opts.power_window:
-            window = opts.power_window if opts.power_window else 0.03
-            self.chip.catch_at_boot(window, opts.reset, opts.on_wait)
+        if opts.power:
+            self.chip.catch_at_boot(
+                opts.power_window or POWER_ON_STREAM_S,
+                opts.reset,
+                power_line=opts.power,
+                off_s=opts.power_off,
+            )
+        elif opts.reset or opts.power_window:
+            if opts.power_window:
+                self.chip.catch_at_boot(opts.power_window, opts.reset, opts.on_wait)
+            else:
+                self.chip.catch_at_boot(0.03, opts.reset)
         else:
             self.chip.halt()
         self.chip.watchdog_off()
@@ -211,14 +239,53 @@ def connect(port: str, options: ConnectOptions | None = None) -> Iterator[Sessio
         yield session
 
 
+def _reset_lines(options: ConnectOptions) -> list[str]:
+    """The lines a reset is tried through: the one given, else RTS and DTR (but not the
+    line that feeds VCC)."""
+    if options.reset:
+        return [options.reset]
+    return [line for line in ("rts", "dtr") if line != options.power]
+
+
 def _recover_attempts(options: ConnectOptions, window_s: float) -> list[tuple[str, ConnectOptions]]:
-    """A plain connection, a reset through each line that may be wired, a power window."""
-    plain = replace(options, reset=None, power_window=None)
+    """A plain connection, a reset through each line that may be wired, then a power cycle
+    through the power line if there is one (twice: the second one off longer), else a
+    power window for the user."""
+    plain = replace(options, reset=None, power_window=None, power=None)
     attempts = [("plain connection", plain)]
-    for line in [options.reset] if options.reset else ["rts", "dtr"]:
+    for line in _reset_lines(options):
         attempts.append((f"reset through {line.upper()}", replace(plain, reset=line)))
-    attempts.append(("power window", replace(plain, power_window=window_s)))
+    if options.power:
+        cycle = replace(plain, power=options.power)
+        longer = min(options.power_off * LONG_OFF_FACTOR, POWER_OFF_MS[1] / 1000)
+        attempts.append(("power cycle", cycle))
+        attempts.append(("longer power cycle", replace(cycle, power_off=longer)))
+    else:
+        attempts.append(("power window", replace(plain, power_window=window_s)))
     return attempts
+
+
+def _no_answer(options: ConnectOptions, window_s: float, why: str) -> SilentChip:
+    """The diagnosis once every attempt stayed silent."""
+    resets = " or ".join(x.upper() for x in _reset_lines(options))
+    tried = f"a plain connection, a reset through {resets}" if resets else "a plain connection"
+    if options.power:
+        line = options.power.upper()
+        offs = [options.power_off, min(options.power_off * LONG_OFF_FACTOR, POWER_OFF_MS[1] / 1000)]
+        return SilentChip(
+            f"no answer to {tried}, nor after power-cycling the unit through {line} "
+            f"(off {offs[0]:g} s, then {offs[1]:g} s) ({why})",
+            f"check that {line} reaches the unit's VCC (3V) pad and that GND is shared: the "
+            f"unit is powered while {line} is not asserted (pin high) and switched off while "
+            f"it is; or leave out --power and apply power by hand during the window",
+        )
+    return SilentChip(
+        f"no answer to {tried}, nor during the {window_s:g} s power window ({why})",
+        "remove the unit's power, start 'swsflash recover' again and apply power while it "
+        "listens (the countdown shows the seconds left); check that RX and TX (through "
+        "1 kOhm) both reach the SWS pad; on a LYWSD03MMC the pad marked 'Reset' is not the "
+        "chip's reset pin, so only the power window (or --power rts) works there",
+    )
 
 
 @contextmanager
@@ -226,17 +293,23 @@ def recover_connect(
     port: str, options: ConnectOptions, window_s: float, say: Callable[[str], None]
 ) -> Iterator[Session]:
     """Get hold of a unit by every means there is: a plain connection, a reset through
-    RTS or DTR (whichever may be wired to RST), then a power window for the user."""
+    RTS or DTR (whichever may be wired to RST), then a power cycle through the power line,
+    or a power window for the user."""
     attempts = _recover_attempts(options, window_s)
-    lines = [options.reset] if options.reset else ["rts", "dtr"]
     transport = open_transport(port, options)
     try:
         for n, (what, opts) in enumerate(attempts):
+            last = n == len(attempts) - 1
             if opts.power_window:
                 say(
                     f"Now apply power to the unit (insert the battery, or connect 3.3 V): "
                     f"listening for {window_s:g} s. If it was powered already, remove the "
                     "power and apply it again."
+                )
+            elif opts.power:
+                say(
+                    f"Power-cycling the unit through {opts.power.upper()} "
+                    f"(off {opts.power_off:g} s)..."
                 )
             else:
                 say(f"Trying a {what}...")
@@ -244,21 +317,21 @@ def recover_connect(
             try:
                 session.attach()
             except PortError:
-                if opts.reset is None or options.reset is not None:
+                line = opts.reset or opts.power
+                if line is None or line in (options.reset, options.power):
                     raise
-                say(f"(this port has no {opts.reset.upper()} line)")
+                say(f"(this port has no {line.upper()} line)")
+                continue
+            except DistortedEcho as exc:
+                # A unit without power but fed through TX distorts the echo; powering it
+                # is still to come, so this is no verdict yet.
+                if last:
+                    raise
+                say(f"(distorted echo: {exc.message}; going on)")
                 continue
             except SilentChip as exc:
-                if n == len(attempts) - 1:
-                    raise SilentChip(
-                        f"no answer to a plain connection, a reset through "
-                        f"{' or '.join(x.upper() for x in lines)}, nor during the "
-                        f"{window_s:g} s power window ({exc.message})",
-                        "remove the unit's power, start 'swsflash recover' again and apply "
-                        "power while it listens; check that RX and TX (through 1 kOhm) both "
-                        "reach the SWS pad; on a LYWSD03MMC the pad marked 'Reset' is not the "
-                        "chip's reset pin, so only the power window works there",
-                    ) from exc
+                if last:
+                    raise _no_answer(options, window_s, exc.message) from exc
                 continue
             yield session
             return

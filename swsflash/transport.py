@@ -29,6 +29,18 @@ UNPLUGGED_HINT = (
 )
 
 
+def _open_hint(url: str) -> str:
+    if url.startswith("sim://"):
+        return (
+            "fix the sim:// URL: 'swsflash simulate --help' and docs/bench.md list its "
+            "scenarios and options"
+        )
+    return (
+        "check the port name with 'swsflash ports'; on Linux you may need to be in the "
+        "'dialout' group"
+    )
+
+
 class Clock(Protocol):
     def now(self) -> float: ...
     def sleep(self, seconds: float) -> None: ...
@@ -43,6 +55,15 @@ class RealClock:
             time.sleep(seconds)
 
 
+# A long stream goes out in bursts, never more than MAX_AHEAD characters ahead of the line,
+# and whatever has come back is read while waiting between them: so neither the OS's
+# transmit buffer nor its receive buffer (4 KB on Linux' n_tty and Windows' default) ever
+# has to hold a whole 4 KB flash read (~41,000 characters each way).
+MAX_AHEAD = 2048
+BURST = 1000  # a multiple of a SWire word (10 characters): a late burst leaves a gap
+# between words, never inside one
+
+
 class Transport:
     """Bytes in and out of the adapter, with timeouts measured on the port's clock."""
 
@@ -52,6 +73,9 @@ class Transport:
         self.clock: Clock = getattr(port, "virtual_clock", None) or RealClock()
         self.trace = trace
         self._usb_id: tuple[int, int] | None
+        self.max_ahead = MAX_AHEAD
+        self._rx = bytearray()  # read from the port while a stream was being written
+        self._line_busy_until = 0.0  # when what we wrote will have left TX, at line rate
 
     @classmethod
     def open(cls, url: str, baud: int, trace: bool = False) -> Transport:
@@ -62,11 +86,7 @@ class Transport:
             port.dtr = False
             port.open()
         except (serial.SerialException, ValueError, OSError) as exc:
-            raise PortError(
-                f"cannot open {url}: {exc}",
-                "check the port name with 'swsflash ports'; on Linux you may need to be "
-                "in the 'dialout' group",
-            ) from exc
+            raise PortError(f"cannot open {url}: {exc}", _open_hint(url)) from exc
         return cls(port, trace)
 
     @property
@@ -102,29 +122,55 @@ class Transport:
         return chars * self.char_time * 1.5 + slack
 
     def write(self, data: bytes) -> None:
+        """Send ``data`` in bursts that stay within ``max_ahead`` characters of the line,
+        reading what comes back while waiting for room (see MAX_AHEAD)."""
         if self.trace:
             log.debug("TX %s", data.hex())
-        try:
-            self.port.write(data)
-        except serial.SerialException as exc:
-            raise PortError(
-                f"write to the port failed: {exc}", UNPLUGGED_HINT
-            ) from exc
+        for i in range(0, len(data), BURST):
+            chunk = data[i : i + BURST]
+            now = self.clock.now()
+            ahead = max(0.0, self._line_busy_until - now)
+            wait = ahead + len(chunk) * self.char_time - self.max_ahead * self.char_time
+            if wait > 0:
+                self._collect(wait)
+                now = self.clock.now()
+            try:
+                self.port.write(chunk)
+            except serial.SerialException as exc:
+                raise PortError(
+                    f"write to the port failed: {exc}", UNPLUGGED_HINT
+                ) from exc
+            self._line_busy_until = max(now, self._line_busy_until) + len(chunk) * self.char_time
 
-    def read(self, size: int, timeout: float) -> bytes:
-        """Up to ``size`` bytes, waiting at most ``timeout`` seconds for all of them."""
+    def _collect(self, seconds: float) -> None:
+        """Read whatever arrives during ``seconds`` into our own buffer."""
+        self._rx += self._read_port(1 << 16, seconds)
+
+    def _read_port(self, size: int, timeout: float) -> bytes:
         try:
             self.port.timeout = timeout
-            data = bytes(self.port.read(size))
+            return bytes(self.port.read(size))
         except serial.SerialException as exc:
             raise PortError(
                 f"read from the port failed: {exc}", UNPLUGGED_HINT
             ) from exc
+
+    def read(self, size: int, timeout: float) -> bytes:
+        """Up to ``size`` bytes, waiting at most ``timeout`` seconds for all of them."""
+        data = bytes(self._rx[:size])
+        del self._rx[:size]
+        if len(data) < size:
+            data += self._read_port(size - len(data), timeout)
         if self.trace:
             log.debug("RX %s", data.hex())
         return data
 
+    def read_available(self) -> bytes:
+        """Whatever has arrived, without waiting: for reading an echo while streaming."""
+        return self.read(4096, timeout=0)
+
     def discard_input(self) -> None:
+        self._rx.clear()
         self.port.reset_input_buffer()
 
     def drain_input(self, quiet: float = 0.003, limit: float = 0.1) -> None:

@@ -50,7 +50,8 @@ MATRIX = [
     (rb.MatrixRow(None, 2, 24.5, None, 921_600), "healthy", "ZB25WD40B"),
     (rb.MatrixRow(None, 12, 23.0, None, 921_600), "healthy", "ZB25WD40B"),
     (rb.MatrixRow(None, 6, 26.4, None, 460_800), "healthy", "ZB25WD40B"),
-    # The flash ignores every program (CMP set): the host must not call that verified.
+    # The flash ignores every program until CMP (status-2) is cleared: the host must clear
+    # it, and never call a write verified that the flash ignored.
     (rb.MatrixRow(None, 2, 24.5, None, 921_600), "locked-cmp", "P25Q40L"),
 ]
 
@@ -62,7 +63,8 @@ def test_matrix_rows_finish_and_never_report_wrong_data(image: Path, tmp_path: P
         never_wrong(result)
         assert rb.matrix_verdict(result) in ("ok", "failed")
     assert rb.matrix_verdict(results[0]) == "ok"  # the plain row works, or nothing is measured
-    assert results[-1]["verified"] is False  # a locked flash is never "verified"
+    locked = results[-1]
+    assert locked["verified"] and locked["flash_ok"]  # the host cleared CMP, then wrote
 
 
 def test_rows_needing_options_this_bench_lacks_are_marked_not_run(

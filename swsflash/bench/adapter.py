@@ -35,6 +35,7 @@ class AdapterConfig:
     rx_led: bool = False  # an LED on RX loads the line: TX can no longer pull it low
     bit_error_rate: float = 0.0  # per bit, on both TX and RX
     seed: int = 1
+    rx_buffer: int | None = None  # the host's receive buffer: what arrives beyond it is lost
 
 
 def line_baud(config: AdapterConfig, requested: int) -> int:
@@ -190,9 +191,25 @@ class Adapter:
         if self._open and t >= due:
             self._close(due)
 
+    def _overflow(self, t: int) -> None:
+        """Drop what arrived while the host's receive buffer already held ``rx_buffer``."""
+        limit = self.config.rx_buffer
+        if limit is None:
+            return
+        held = 0
+        kept: deque[tuple[int, bytes]] = deque()
+        for at, chunk in self._ready:
+            if at <= t:
+                chunk = chunk[: max(0, limit - held)]
+                held += len(chunk)
+            if chunk:
+                kept.append((at, chunk))
+        self._ready = kept
+
     def take(self, t: int, limit: int) -> bytes:
         """Bytes the host can read at ``t`` (at most ``limit``)."""
         self.settle(t)
+        self._overflow(t)
         out = bytearray()
         while self._ready and self._ready[0][0] <= t and len(out) < limit:
             at, chunk = self._ready.popleft()
@@ -204,6 +221,7 @@ class Adapter:
 
     def available(self, t: int) -> int:
         self.settle(t)
+        self._overflow(t)
         return sum(len(c) for at, c in self._ready if at <= t)
 
     def next_ready(self) -> int | None:

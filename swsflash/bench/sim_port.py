@@ -33,52 +33,21 @@ URL_FORM = (
     "&reset_after=SECONDS&unplug_after=SECONDS&bounce=N&bounce_ms=MS&tx_power=0|1"
     "&tx_rise_us=US&sws_output=0|1|high|uart&power=rts|dtr|none&hold_ms=MS"
     "&sleep_overshoot_ms=MS&sleep_step_ms=MS&chip=8251|8253|8258&status=0xNN&status2=0xNN"
-    "&status1_write=keep|clear&adapter=ch340|cp2102|ft232|pl2303"
+    "&status1_write=keep|clear&tx_buffer=N&rx_buffer=N&opened=FILE"
+    "&adapter=ch340|cp2102|ft232|pl2303"
     "&receiver=wait-high|restart&packet=N&sample_phase=F&drive=push-pull|open-drain"
     "&rise_ns=NS&end_trim=CLOCKS]"
 )
 
 _OPTIONS = {
-    "scenario",
-    "state",
-    "name",
-    "fclk_mhz",
-    "flash",
-    "reset",
-    "power_on_after",
-    "latency_us",
-    "gap_us",
-    "ber",
-    "seed",
-    "answer_delay",
-    "resync_us",
-    "watchdog_s",
-    "fast",
-    "mac",
-    "max_write",
-    "reset_after",
-    "unplug_after",
-    "bounce",
-    "bounce_ms",
-    "tx_power",
-    "tx_rise_us",
-    "sws_output",
-    "power",
-    "hold_ms",
-    "sleep_overshoot_ms",
-    "sleep_step_ms",
-    "chip",
-    "status",
-    "status2",
-    "status1_write",
-    "adapter",
-    "receiver",
-    "packet",
-    "sample_phase",
-    "drive",
-    "rise_ns",
-    "end_trim",
+    "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
+    "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
+    "max_write", "reset_after", "unplug_after", "opened", "bounce", "bounce_ms", "tx_power",
+    "tx_rise_us", "sws_output", "power", "hold_ms", "sleep_overshoot_ms", "sleep_step_ms",
+    "chip", "status", "status2", "status1_write", "tx_buffer", "rx_buffer",
+    "adapter", "receiver", "packet", "sample_phase", "drive", "rise_ns", "end_trim",
 }
+_SECONDS = ("power_on_after", "reset_after", "unplug_after")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -147,27 +116,14 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             chip = replace(chip, fclk_hz=float(query["fclk_mhz"]) * 1e6)
         if "watchdog_s" in query:
             chip = replace(chip, watchdog_s=float(query["watchdog_s"]))
-        if "latency_us" in query:
-            adapter = replace(adapter, in_latency_us=float(query["latency_us"]))
-        if "gap_us" in query:
-            adapter = replace(adapter, gap_us=float(query["gap_us"]))
-        if "ber" in query:
-            adapter = replace(adapter, bit_error_rate=float(query["ber"]))
-        if "max_write" in query:
-            adapter = replace(adapter, max_write=int(query["max_write"]))
+        adapter = _adapter_options(adapter, query)
         if "seed" in query:
             adapter = replace(adapter, seed=int(query["seed"]))
             chip = replace(chip, seed=int(query["seed"]))
         chip = _chip_options(chip, query)
-        if "receiver" in query:
-            adapter = replace(adapter, receiver=query["receiver"])
-        if "packet" in query:
-            adapter = replace(adapter, usb_packet=int(query["packet"]))
-        if "sample_phase" in query:
-            adapter = replace(adapter, sample_phase=float(query["sample_phase"]))
         config = replace(config, chip=chip, adapter=adapter)
         if "flash" in query:
-            config = replace(config, flash_part=query["flash"])
+            config = replace(config, flash_part=_part_name(query["flash"]))
         if "reset" in query:
             line = query["reset"]
             if line not in ("rts", "dtr", "none"):
@@ -189,11 +145,86 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             config = replace(config, resync_idle_us=float(query["resync_us"]))
         if "fast" in query:
             config = replace(config, fast_path=query["fast"] not in ("0", "false", "no"))
+        for key in _SECONDS:
+            if key in query:
+                _seconds(key, query[key])
+        if "mac" in query:
+            _mac(query["mac"])
         config = _supply_and_flash_options(config, query)
         _check(config)
     except (ValueError, KeyError) as exc:
-        raise serial.SerialException(f"bad option in {url!r}: {exc}; expected {URL_FORM}") from exc
+        raise serial.SerialException(f"bad option in {url!r}: {exc}") from exc
+    for key in ("state", "opened"):
+        _check_folder(key, query.get(key))
     return config, query
+
+
+def _part_name(text: str) -> str:
+    """A flash part by name, in any letter case."""
+    by_upper = {name.upper(): name for name in PARTS}
+    if text.upper() not in by_upper:
+        raise ValueError(f"flash={text!r} is not a part the bench knows ({', '.join(PARTS)})")
+    return by_upper[text.upper()]
+
+
+def _seconds(key: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise ValueError(f"{key}={text!r} must be zero or more seconds")
+    return value
+
+
+def _mac(text: str) -> bytes:
+    """mac=A4:C1:38:12:34:56 (colons or dashes optional): six bytes, as people write them."""
+    digits = text.replace(":", "").replace("-", "")
+    try:
+        raw = bytes.fromhex(digits)
+    except ValueError:
+        raw = b""
+    if len(raw) != 6:
+        raise ValueError(f"mac={text!r} is not six hex bytes like A4:C1:38:12:34:56")
+    return raw
+
+
+def _check_folder(key: str, value: str | None) -> None:
+    """A file option whose folder is missing fails when the port opens, not at close."""
+    if value and not Path(value).parent.is_dir():
+        raise serial.SerialException(
+            f"{key}={value!r}: the folder {str(Path(value).parent)!r} does not exist"
+        )
+
+
+def _adapter_options(adapter: AdapterConfig, query: dict[str, str]) -> AdapterConfig:
+    """The adapter's latency, gaps, bit errors and buffers (docs/bench.md, "What is modelled")."""
+    if "latency_us" in query:
+        adapter = replace(adapter, in_latency_us=float(query["latency_us"]))
+    if "receiver" in query:
+        adapter = replace(adapter, receiver=query["receiver"])
+    if "packet" in query:
+        adapter = replace(adapter, usb_packet=int(query["packet"]))
+    if "sample_phase" in query:
+        adapter = replace(adapter, sample_phase=float(query["sample_phase"]))
+    if "gap_us" in query:
+        adapter = replace(adapter, gap_us=float(query["gap_us"]))
+    if "ber" in query:
+        adapter = replace(adapter, bit_error_rate=float(query["ber"]))
+    if "max_write" in query:
+        adapter = replace(adapter, max_write=int(query["max_write"]))
+    if "tx_buffer" in query:
+        _positive(query, "tx_buffer")  # the host side's, kept by the port (see write)
+    if "rx_buffer" in query:
+        adapter = replace(adapter, rx_buffer=_positive(query, "rx_buffer"))
+    return adapter
+
+
+def _positive(query: dict[str, str], name: str) -> int:
+    value = int(query[name])
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of bytes")
+    return value
 
 
 def _flag(query: dict[str, str], name: str) -> bool:
@@ -292,7 +323,7 @@ def _make_bench(config: BenchConfig, query: dict[str, str]) -> Bench:
     if state and Path(state).is_file():
         flash = Path(state).read_bytes()
     if flash is None:
-        mac = bytes.fromhex(query["mac"].replace(":", "")) if "mac" in query else None
+        mac = _mac(query["mac"]) if "mac" in query else None
         flash = factory_flash(config.flash_part, mac) if mac else factory_flash(config.flash_part)
     return Bench(config, flash)
 
@@ -305,6 +336,7 @@ class Serial(serial.SerialBase):
         self.bench: Bench | None = None
         self._query: dict[str, str] = {}
         self._unplug_at: int | None = None
+        self._tx_buffer: int | None = None
         super().__init__(*args, **kwargs)
 
     # -- pyserial plumbing -------------------------------------------------------------------
@@ -314,9 +346,12 @@ class Serial(serial.SerialBase):
         if self.is_open:
             raise serial.SerialException("Port is already open.")
         config, query = parse_url(self.portstr or "")
+        if query.get("opened"):
+            Path(query["opened"]).touch()  # tests: proof that a command opened the port
         config = replace(config, baud=int(self.baudrate))
         _check_baud(config.adapter, config.baud)
         self._query = query
+        self._tx_buffer = int(query["tx_buffer"]) if "tx_buffer" in query else None
         name = query.get("name") or query.get("state")
         with _LOCK:
             bench = _BENCHES.get(name) if name else None
@@ -343,12 +378,14 @@ class Serial(serial.SerialBase):
             seed,
         )
         if "reset_after" in query:
-            bench.reset_chip_at(bench.now + round(float(query["reset_after"]) * PS_PER_S))
+            after = _seconds("reset_after", query["reset_after"])
+            bench.reset_chip_at(bench.now + round(after * PS_PER_S))
         self._unplug_at = None
         if "unplug_after" in query:
-            self._unplug_at = bench.now + round(float(query["unplug_after"]) * PS_PER_S)
+            after = _seconds("unplug_after", query["unplug_after"])
+            self._unplug_at = bench.now + round(after * PS_PER_S)
         if "power_on_after" in query:
-            after = float(query["power_on_after"])
+            after = _seconds("power_on_after", query["power_on_after"])
             bench.power_on(bench.now + round(after * PS_PER_S))
         self.is_open = True
         self._reconfigure_port()
@@ -413,9 +450,12 @@ class Serial(serial.SerialBase):
             if len(data) >= size or (deadline is not None and clock.t_ps >= deadline):
                 break
             ready = adapter.next_ready()
+            pending = bench.next_event() is not None
             if ready is not None and ready > clock.t_ps:
-                target = ready
-            elif bench.next_event() is not None:
+                # An open packet is due at ``ready``, but characters still on the line may
+                # fill it sooner: never step past them.
+                target = min(ready, clock.t_ps + step) if pending else ready
+            elif pending:
                 target = clock.t_ps + step
             elif deadline is not None:
                 target = deadline
@@ -428,6 +468,11 @@ class Serial(serial.SerialBase):
         bench = self._bench()
         payload = bytes(data)
         bench.host_write(payload, self.virtual_clock.t_ps)
+        if self._tx_buffer is not None:
+            # A blocking write returns once the rest fits the OS's transmit buffer.
+            adapter = bench.adapter
+            done = adapter.tx_end - self._tx_buffer * adapter.char_ps
+            self.virtual_clock.t_ps = max(self.virtual_clock.t_ps, done)
         return len(payload)
 
     def flush(self) -> None:

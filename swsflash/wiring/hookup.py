@@ -179,7 +179,8 @@ BOARDS: dict[str, Board] = {
             "RST": "Reset",
         },
         pad_notes={
-            "TX": "P14 (SWS) is the test pad next to the pads labelled Reset and Gnd.",
+            "TX": "P14 (SWS) is the test pad near the edge opposite Reset and Gnd, beside P10 "
+            "and the square footprints C24/C25 (B1.4); go by the printed label.",
             "VCC": "battery + is the + contact of the battery holder: take the coin cell out "
             "while the adapter supplies 3.3 V, or leave this wire off and run from the battery.",
             "RST": "The pad labelled Reset is GPIO PA5, a button the firmware reads (z03mmc: "

@@ -213,7 +213,7 @@ REGENERATE = "python -m swsflash.wiring --write-svgs wiring/"
 
 def _finish(title: str, conns: Sequence[Connection], right: int, body: list[str], y: int) -> str:
     width = max(right, MARGIN + _width(title), MARGIN + _width("x" * NOTE_CHARS)) + MARGIN
-    desc = [f"Generated from swsflash/wiring.py by: {REGENERATE}", *(c.summary for c in conns)]
+    desc = [f"Generated from swsflash/wiring/ by: {REGENERATE}", *(c.summary for c in conns)]
     return _document(width, y, title, desc, [_text(MARGIN, 40, title, "title"), *body])
 
 

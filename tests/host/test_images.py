@@ -83,8 +83,8 @@ def test_demo_maker_writes_an_image_of_the_asked_size(
 
 
 def test_image_over_the_mac_sector_is_refused(unit: Unit, tmp_path: Path) -> None:
-    path = write_file(tmp_path, "blob.bin", bytes(range(256)) * 16)
-    got, out = run_cli("write", str(path), "--port", unit.url, "--address", "0x75800")
+    path = write_file(tmp_path, "blob.bin", bytes(range(256)) * 32)  # 0x75000-0x76fff
+    got, out = run_cli("write", str(path), "--port", unit.url, "--address", "0x75000")
     assert got == 9, out
     assert "MAC address" in out
     assert unit.flash() == FACTORY
