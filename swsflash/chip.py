@@ -315,7 +315,7 @@ class Tlsr825x:
         if link.lone is None and piped is None:
             raise ChipNotAnswering(
                 f"the chip's answers at {baud} baud cannot be told apart reliably",
-                "try --baud 460800" + self._adapter_note(),
+                f"try --baud {921600 if baud != 921600 else 460800}" + self._adapter_note(),
             )
         self.clock = info
         log.info(
