@@ -149,14 +149,26 @@ def main() -> None:
     parser.add_argument("--baud", type=int, action="append", help="only these rates")
     parser.add_argument("--no-safe", action="store_true", help="skip the slow safe-pacing run")
     parser.add_argument("--markdown", type=Path, help="also write the table into this file")
-    parser.add_argument("--answer-delay", type=int, action="append", default=[],
-                        help="bench answer delay in system clocks (repeatable)")
-    parser.add_argument("--fclk-mhz", type=float, action="append", default=[],
-                        help="bench chip clock (repeatable)")
-    parser.add_argument("--adapter", action="append", default=[],
-                        help="bench adapter preset (repeatable)")
-    parser.add_argument("--latency-us", type=float, action="append", default=[],
-                        help="adapter IN latency (an FT232's timer: 16000); repeatable")
+    parser.add_argument(
+        "--answer-delay",
+        type=int,
+        action="append",
+        default=[],
+        help="bench answer delay in system clocks (repeatable)",
+    )
+    parser.add_argument(
+        "--fclk-mhz", type=float, action="append", default=[], help="bench chip clock (repeatable)"
+    )
+    parser.add_argument(
+        "--adapter", action="append", default=[], help="bench adapter preset (repeatable)"
+    )
+    parser.add_argument(
+        "--latency-us",
+        type=float,
+        action="append",
+        default=[],
+        help="adapter IN latency (an FT232's timer: 16000); repeatable",
+    )
     parser.add_argument("--only-write", action="store_true", help="only write + verify")
     args = parser.parse_args()
     rows = []

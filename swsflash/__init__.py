@@ -1,8 +1,8 @@
 """swsflash: flash and recover Telink TLSR825x devices over SWS with a USB-UART adapter.
 
-    import swsflash
-    with swsflash.connect("/dev/ttyUSB0") as dev:      # or "sim://" for the bench
-        dev.write_image(open("z03mmc.bin", "rb").read())
+import swsflash
+with swsflash.connect("/dev/ttyUSB0") as dev:      # or "sim://" for the bench
+    dev.write_image(open("z03mmc.bin", "rb").read())
 """
 
 from __future__ import annotations

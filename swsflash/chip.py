@@ -321,7 +321,11 @@ class Tlsr825x:
         log.info(
             "SWire divider %d (window %d..%d, pipelined %s, %s characters per byte), "
             "chip clock ~%.1f MHz",
-            div, *window, info.pipeline_window, info.slot_chars or "lone", fclk / 1e6,
+            div,
+            *window,
+            info.pipeline_window,
+            info.slot_chars or "lone",
+            fclk / 1e6,
         )
         if piped is None:
             self._warn_stepwise(baud)
@@ -466,7 +470,10 @@ class Tlsr825x:
             "answers that fit a slot and decode unambiguously); reading one byte per round "
             "trip: about %.0f ms per KB instead of %.0f ms. A lower or higher --baud may "
             "allow pipelining%s",
-            baud, 1024 * 0.003 * 1000, 1024 * 100 / baud * 1000, self._adapter_note(),
+            baud,
+            1024 * 0.003 * 1000,
+            1024 * 100 / baud * 1000,
+            self._adapter_note(),
         )
 
     def _adapter_note(self) -> str:
@@ -540,7 +547,6 @@ def _longest_run(values: list[int]) -> tuple[int, int]:
         if prev - start > best[1] - best[0]:
             best = (start, prev)
     return best
-
 
 
 def _scan_limit(fit: Fit) -> int:

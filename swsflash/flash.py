@@ -70,6 +70,7 @@ def is_protected(status: int, status2: int | None = None) -> bool:
     """Do these status register values protect any part of the array?"""
     return bool(status & STATUS_BP) or bool(status2 is not None and status2 & STATUS2_CMP)
 
+
 READ_CHUNK = 4096  # bytes per read burst; the address is sent once per burst
 
 MAKERS = {
@@ -381,12 +382,8 @@ class SpiFlash:
         return bytes(out)
 
 
-WRITE_ENABLE = (
-    SPI_CS_LOW_FRAME + spi_out_frame(bytes([CMD_WRITE_ENABLE])) + SPI_CS_HIGH_FRAME
-)
-WRITE_DISABLE = (
-    SPI_CS_LOW_FRAME + spi_out_frame(bytes([CMD_WRITE_DISABLE])) + SPI_CS_HIGH_FRAME
-)
+WRITE_ENABLE = SPI_CS_LOW_FRAME + spi_out_frame(bytes([CMD_WRITE_ENABLE])) + SPI_CS_HIGH_FRAME
+WRITE_DISABLE = SPI_CS_LOW_FRAME + spi_out_frame(bytes([CMD_WRITE_DISABLE])) + SPI_CS_HIGH_FRAME
 
 
 def _program_header(addr: int) -> bytes:

@@ -197,8 +197,10 @@ def _looks_like_hex(data: bytes) -> bool:
     """An Intel HEX file starts with a record (':' and hex digits); one bad line further
     on must make it an invalid HEX file, not a raw binary."""
     first = data.split(b"\n", 1)[0].strip()
-    return len(first) >= 11 and first[:1] == b":" and all(
-        c in b"0123456789abcdefABCDEF" for c in first[1:]
+    return (
+        len(first) >= 11
+        and first[:1] == b":"
+        and all(c in b"0123456789abcdefABCDEF" for c in first[1:])
     )
 
 
@@ -216,9 +218,7 @@ def describe_image(image: Image) -> dict[str, object]:
         "file": image.path,
         "format": _format_name(image),
         "size": image.size,
-        "address_range": ", ".join(
-            f"0x{s.address:05x}-0x{s.end - 1:05x}" for s in image.segments
-        ),
+        "address_range": ", ".join(f"0x{s.address:05x}-0x{s.end - 1:05x}" for s in image.segments),
     }
     if image.telink is not None:
         t = image.telink

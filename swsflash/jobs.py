@@ -144,7 +144,12 @@ def write(
     begin = session.clock.now()
     hand = handover.prepare(session, segments)
     report = program(
-        session, planner, verify=verify, backup=backup, progress=progress, report=report,
+        session,
+        planner,
+        verify=verify,
+        backup=backup,
+        progress=progress,
+        report=report,
         phases=phases,
     )
     if hand is not None:

@@ -386,9 +386,7 @@ class SwireLink:
                 return
         raise GarbledAnswer(f"read tail echo: {_first_difference(tail, back)}")
 
-    def read_stepwise(
-        self, addr: int, size: int, before: bytes = b"", after: bytes = b""
-    ) -> bytes:
+    def read_stepwise(self, addr: int, size: int, before: bytes = b"", after: bytes = b"") -> bytes:
         """One request per round trip: slow, but independent of the chip's answer length."""
         self.send(before + read_header(addr))
         out = bytearray()

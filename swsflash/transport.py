@@ -137,9 +137,7 @@ class Transport:
             try:
                 self.port.write(chunk)
             except serial.SerialException as exc:
-                raise PortError(
-                    f"write to the port failed: {exc}", UNPLUGGED_HINT
-                ) from exc
+                raise PortError(f"write to the port failed: {exc}", UNPLUGGED_HINT) from exc
             self._line_busy_until = max(now, self._line_busy_until) + len(chunk) * self.char_time
 
     def _collect(self, seconds: float) -> None:
@@ -151,9 +149,7 @@ class Transport:
             self.port.timeout = timeout
             return bytes(self.port.read(size))
         except serial.SerialException as exc:
-            raise PortError(
-                f"read from the port failed: {exc}", UNPLUGGED_HINT
-            ) from exc
+            raise PortError(f"read from the port failed: {exc}", UNPLUGGED_HINT) from exc
 
     def read(self, size: int, timeout: float) -> bytes:
         """Up to ``size`` bytes, waiting at most ``timeout`` seconds for all of them."""

@@ -40,12 +40,48 @@ URL_FORM = (
 )
 
 _OPTIONS = {
-    "scenario", "state", "name", "fclk_mhz", "flash", "reset", "power_on_after", "latency_us",
-    "gap_us", "ber", "seed", "answer_delay", "resync_us", "watchdog_s", "fast", "mac",
-    "max_write", "reset_after", "unplug_after", "opened", "bounce", "bounce_ms", "tx_power",
-    "tx_rise_us", "sws_output", "power", "hold_ms", "sleep_overshoot_ms", "sleep_step_ms",
-    "chip", "status", "status2", "status1_write", "tx_buffer", "rx_buffer",
-    "adapter", "receiver", "packet", "sample_phase", "drive", "rise_ns", "end_trim",
+    "scenario",
+    "state",
+    "name",
+    "fclk_mhz",
+    "flash",
+    "reset",
+    "power_on_after",
+    "latency_us",
+    "gap_us",
+    "ber",
+    "seed",
+    "answer_delay",
+    "resync_us",
+    "watchdog_s",
+    "fast",
+    "mac",
+    "max_write",
+    "reset_after",
+    "unplug_after",
+    "opened",
+    "bounce",
+    "bounce_ms",
+    "tx_power",
+    "tx_rise_us",
+    "sws_output",
+    "power",
+    "hold_ms",
+    "sleep_overshoot_ms",
+    "sleep_step_ms",
+    "chip",
+    "status",
+    "status2",
+    "status1_write",
+    "tx_buffer",
+    "rx_buffer",
+    "adapter",
+    "receiver",
+    "packet",
+    "sample_phase",
+    "drive",
+    "rise_ns",
+    "end_trim",
 }
 _SECONDS = ("power_on_after", "reset_after", "unplug_after")
 _TRUE = ("1", "true", "yes", "on")
@@ -295,6 +331,8 @@ def _supply_and_flash_options(config: BenchConfig, query: dict[str, str]) -> Ben
             raise ValueError(f"status1_write must be {' or '.join(ONE_BYTE_STATUS_WRITES)}")
         config = replace(config, one_byte_status_write=query["status1_write"])
     return config
+
+
 def _check(config: BenchConfig) -> None:
     """Refuse values no adapter or chip could have, before anything is built."""
     adapter = config.adapter

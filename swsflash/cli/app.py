@@ -47,10 +47,13 @@ class SwsGroup(TyperGroup):
         except KeyboardInterrupt:
             state = _state(ctx)
             during = f" while {state.ui.phase}" if state.ui is not None and state.ui.phase else ""
-            _fail(ctx, Interrupted(
-                f"stopped by Ctrl-C{during}",
-                "run the same command again: sectors already right are skipped",
-            ))
+            _fail(
+                ctx,
+                Interrupted(
+                    f"stopped by Ctrl-C{during}",
+                    "run the same command again: sectors already right are skipped",
+                ),
+            )
 
 
 def _state(ctx: Any) -> RunState:
@@ -106,18 +109,20 @@ def global_options(
     ),
 ) -> None:
     """Options for every command; the same options after the command win."""
-    ctx.obj = RunState(Globals(
-        port=port or _env("SWSFLASH_PORT"),
-        baud=baud if baud is not None else _env_int("SWSFLASH_BAUD"),
-        pacing=pacing,
-        reset=reset,
-        power_window=power_window,
-        power=power,
-        quiet=quiet,
-        verbose=verbose,
-        trace=trace,
-        no_progress=no_progress,
-    ))
+    ctx.obj = RunState(
+        Globals(
+            port=port or _env("SWSFLASH_PORT"),
+            baud=baud if baud is not None else _env_int("SWSFLASH_BAUD"),
+            pacing=pacing,
+            reset=reset,
+            power_window=power_window,
+            power=power,
+            quiet=quiet,
+            verbose=verbose,
+            trace=trace,
+            no_progress=no_progress,
+        )
+    )
 
 
 def _env(name: str) -> str | None:

@@ -141,10 +141,16 @@ def command_connection(
     """``connection`` for a command's usual options, in the order commands declare them."""
     state_of(ctx).json_out = json_out
     return connection(
-        ctx, port=port, baud=baud, pacing=pacing, reset=reset, power_window=power_window,
+        ctx,
+        port=port,
+        baud=baud,
+        pacing=pacing,
+        reset=reset,
+        power_window=power_window,
         power=power,
         flags=Globals(quiet=quiet, verbose=verbose, trace=trace, no_progress=no_progress),
-        json_out=json_out, default_pacing=default_pacing,
+        json_out=json_out,
+        default_pacing=default_pacing,
     )
 
 

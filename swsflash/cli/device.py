@@ -71,8 +71,20 @@ def info(
 
     Example:  swsflash info --port /dev/ttyUSB0
     """
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress, json_out)
+    conn = command_connection(
+        ctx,
+        port,
+        baud,
+        pacing,
+        reset,
+        power_window,
+        power,
+        quiet,
+        verbose,
+        trace,
+        no_progress,
+        json_out,
+    )
     with device(conn) as dev:
         data = jobs.info(dev, deep)
     if json_out:
@@ -112,8 +124,20 @@ def read(
     first = parse_int(start, "--start")
     count = parse_size(size, "--size")
     within_largest(first, count, "--start/--size")
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress, json_out)
+    conn = command_connection(
+        ctx,
+        port,
+        baud,
+        pacing,
+        reset,
+        power_window,
+        power,
+        quiet,
+        verbose,
+        trace,
+        no_progress,
+        json_out,
+    )
     with device(conn) as dev:
         total = dev.flash_size - first if count is None else count
         phases = job_phases(conn, dev, lambda _, done: first + done)
@@ -122,11 +146,11 @@ def read(
     try:
         out.write_bytes(data)
     except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}",
-                         "give a path you can write") from exc
+        raise UsageError(
+            f"cannot write {out}: {exc.strerror or exc}", "give a path you can write"
+        ) from exc
     if json_out:
-        typer.echo(report_json("read", report, dev.simulated, "halted", file=str(out),
-                               start=first))
+        typer.echo(report_json("read", report, dev.simulated, "halted", file=str(out), start=first))
         return
     conn.ui.result(summary("Read", report, dev.simulated, HALTED))
     conn.ui.say(f"Saved 0x{first:05x}-0x{first + total - 1:05x} to {out}")
@@ -158,8 +182,20 @@ def verify_cmd(
     segments = sorted((s.address, s.data) for s in img.segments)
     for at, data in segments:
         check_fits_any(at, len(data))
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress, json_out)
+    conn = command_connection(
+        ctx,
+        port,
+        baud,
+        pacing,
+        reset,
+        power_window,
+        power,
+        quiet,
+        verbose,
+        trace,
+        no_progress,
+        json_out,
+    )
     where = segment_addresses(segments)
     with device(conn) as dev:
         phases = job_phases(conn, dev, lambda _, done: where(done))
@@ -194,8 +230,9 @@ def mac(
     Example:  swsflash mac --port /dev/ttyUSB0 --set A4:C1:38:12:34:56
     """
     new = mac_argument(set_to) if set_to is not None else None
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress)
+    conn = command_connection(
+        ctx, port, baud, pacing, reset, power_window, power, quiet, verbose, trace, no_progress
+    )
     store = conn.backup_store(backup_dir)
     with device(conn) as dev:
         if new is None:
@@ -224,9 +261,20 @@ def run(
 
     Example:  swsflash run --port /dev/ttyUSB0
     """
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, False, default_pacing="safe")
+    conn = command_connection(
+        ctx,
+        port,
+        baud,
+        pacing,
+        reset,
+        power_window,
+        power,
+        quiet,
+        verbose,
+        trace,
+        False,
+        default_pacing="safe",
+    )
     with device(conn) as dev:
         dev.run()
     conn.ui.result("Chip restarted into the firmware in its flash.")
-

@@ -13,18 +13,27 @@ from .connect import state_of
 
 ImageArg = Annotated[
     Path | None,
-    typer.Argument(help="Firmware (.bin/.zigbee/.hex); default: 'image' in --config.",
-                   show_default=False),
+    typer.Argument(
+        help="Firmware (.bin/.zigbee/.hex); default: 'image' in --config.", show_default=False
+    ),
 ]
 PortsOpt = Annotated[
     list[str] | None,
-    typer.Option("--ports", metavar="P1,P2,...", help="Ports, one per fixture position "
-                 "(sim://... for the bench; {n} is the unit's number).", show_default=False),
+    typer.Option(
+        "--ports",
+        metavar="P1,P2,...",
+        help="Ports, one per fixture position (sim://... for the bench; {n} is the unit's number).",
+        show_default=False,
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="Jig config (TOML): ports, baud, reset, power line, "
-                 "power window, image, logs. Options given here override it.", show_default=False),
+    typer.Option(
+        "--config",
+        help="Jig config (TOML): ports, baud, reset, power line, "
+        "power window, image, logs. Options given here override it.",
+        show_default=False,
+    ),
 ]
 JigResetOpt = Annotated[
     str | None,
@@ -32,13 +41,19 @@ JigResetOpt = Annotated[
 ]
 JigWindowOpt = Annotated[
     int | None,
-    typer.Option("--power-window", metavar="MS", help="Halt stream while each unit gets "
-                 "power, for every position (overrides the config)."),
+    typer.Option(
+        "--power-window",
+        metavar="MS",
+        help="Halt stream while each unit gets power, for every position (overrides the config).",
+    ),
 ]
 JigPowerOpt = Annotated[
     str | None,
-    typer.Option("--power", help="rts|dtr|none: the line feeding each unit's VCC, for "
-                 "every position (overrides the config)."),
+    typer.Option(
+        "--power",
+        help="rts|dtr|none: the line feeding each unit's VCC, for "
+        "every position (overrides the config).",
+    ),
 ]
 LoopOpt = Annotated[
     bool | None,
@@ -46,14 +61,21 @@ LoopOpt = Annotated[
 ]
 CountOpt = Annotated[
     int | None,
-    typer.Option("--count", metavar="N", help="Stop after N units per position "
-                 "(implies --loop).", show_default=False),
+    typer.Option(
+        "--count",
+        metavar="N",
+        help="Stop after N units per position (implies --loop).",
+        show_default=False,
+    ),
 ]
 JigBackupDirOpt = Annotated[
     Path | None,
-    typer.Option("--backup-dir", envvar="SWSFLASH_BACKUP_DIR",
-                 help="Where each unit's MAC/calibration sectors are saved.",
-                 show_default=False),
+    typer.Option(
+        "--backup-dir",
+        envvar="SWSFLASH_BACKUP_DIR",
+        help="Where each unit's MAC/calibration sectors are saved.",
+        show_default=False,
+    ),
 ]
 
 
@@ -102,13 +124,23 @@ def jig(
     g = state_of(ctx).globals
     settings = resolve_settings(
         Overrides(
-            image=image, ports=ports, all_ports=all_ports,
-            config=config, baud=baud if baud is not None else g.baud,
-            pacing=pacing or g.pacing, reset=reset or g.reset,
+            image=image,
+            ports=ports,
+            all_ports=all_ports,
+            config=config,
+            baud=baud if baud is not None else g.baud,
+            pacing=pacing or g.pacing,
+            reset=reset or g.reset,
             power_window_ms=power_window if power_window is not None else g.power_window,
             power=power or g.power,
-            log=log, csv=csv_file, backup_dir=backup_dir, no_backup=no_backup, loop=loop,
-            count=count, workers=workers, json_out=json_out,
+            log=log,
+            csv=csv_file,
+            backup_dir=backup_dir,
+            no_backup=no_backup,
+            loop=loop,
+            count=count,
+            workers=workers,
+            json_out=json_out,
         )
     )
     raise typer.Exit(run_jig(settings))

@@ -94,8 +94,10 @@ def layout(
     """
     value = parse_size(size, "--size")
     if value not in (0x80000, 0x100000):
-        raise UsageError(f"--size must be 512K or 1M, not {size!r}",
-                         "the supported units have 512 KB or 1 MB of flash")
+        raise UsageError(
+            f"--size must be 512K or 1M, not {size!r}",
+            "the supported units have 512 KB or 1 MB of flash",
+        )
     for region in protected_regions(value):
         typer.echo(str(region))
 

@@ -296,8 +296,10 @@ def summary(verb: str, report: JobReport, simulated: bool, chip: str) -> str:
             sectors += " erased"
         details.append(sectors)
     if report.pages_programmed or report.pages_skipped:
-        details.append(f"{plural(report.pages_programmed, 'page')} programmed, "
-                       f"{report.pages_skipped} blank skipped")
+        details.append(
+            f"{plural(report.pages_programmed, 'page')} programmed, "
+            f"{report.pages_skipped} blank skipped"
+        )
     if report.bytes_verified:
         details.append("verified")
     if report.retries:
@@ -310,8 +312,7 @@ def summary(verb: str, report: JobReport, simulated: bool, chip: str) -> str:
     return " ".join(parts) + f"; chip {chip}"
 
 
-def report_json(command: str, report: JobReport, simulated: bool, chip: str,
-                **extra: Any) -> str:
+def report_json(command: str, report: JobReport, simulated: bool, chip: str, **extra: Any) -> str:
     data = {
         "command": command,
         "ok": True,
@@ -344,11 +345,16 @@ def show_error(exc: SwsError, state: RunState) -> None:
     for path in backups:
         typer.echo(f"  backup saved before the failure: {path}", err=True)
     if state.json_out:
-        typer.echo(json.dumps({
-            "ok": False,
-            "exit_code": exc.exit_code,
-            "error": exc.title,
-            "message": exc.message,
-            "hint": hint,
-            "backups": backups,
-        }, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": False,
+                    "exit_code": exc.exit_code,
+                    "error": exc.title,
+                    "message": exc.message,
+                    "hint": hint,
+                    "backups": backups,
+                },
+                indent=2,
+            )
+        )

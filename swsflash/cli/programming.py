@@ -133,17 +133,37 @@ def write(
     """
     state = state_of(ctx)
     state.json_out = json_out
-    segments = load_checked(image, sector_aligned(parse_int(address, "--address"), "--address"),
-                            force)
+    segments = load_checked(
+        image, sector_aligned(parse_int(address, "--address"), "--address"), force
+    )
     check_erase_nv(segments, erase_nv, no_backup)
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress, json_out)
+    conn = command_connection(
+        ctx,
+        port,
+        baud,
+        pacing,
+        reset,
+        power_window,
+        power,
+        quiet,
+        verbose,
+        trace,
+        no_progress,
+        json_out,
+    )
     store = conn.backup_store(backup_dir, no_backup)
     with device(conn) as dev:
         report = jobs.write(
-            dev, segments, verify=verify, force=force, preserve=not no_preserve, backup=store,
-            phases=job_phases(conn, dev, write_addresses(segments)), report=state.report,
-            keep_other_slot=keep_other_slot, erase_nv=erase_nv,
+            dev,
+            segments,
+            verify=verify,
+            force=force,
+            preserve=not no_preserve,
+            backup=store,
+            phases=job_phases(conn, dev, write_addresses(segments)),
+            report=state.report,
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
         )
         for note in report.notes:
             conn.ui.say(f"Note: {note}")
@@ -169,8 +189,10 @@ def erase_range(
             "back afterwards (add --no-preserve to really wipe them)",
         )
     if not erase_all and (start is None or size is None):
-        raise UsageError("give --start and --size, or --all --force",
-                         "e.g. swsflash erase --start 0x40000 --size 0x34000")
+        raise UsageError(
+            "give --start and --size, or --all --force",
+            "e.g. swsflash erase --start 0x40000 --size 0x34000",
+        )
     first = count = None
     if not erase_all:
         assert start is not None and size is not None
@@ -217,8 +239,9 @@ def erase(
     Example:  swsflash erase --start 0x40000 --size 0x34000 --port /dev/ttyUSB0
     """
     first, count = erase_range(start, size, erase_all, force)
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress)
+    conn = command_connection(
+        ctx, port, baud, pacing, reset, power_window, power, quiet, verbose, trace, no_progress
+    )
     store = conn.backup_store(backup_dir, no_backup)
     report = state_of(ctx).report
     with device(conn) as dev:
@@ -228,9 +251,15 @@ def erase(
         else:
             total = dev.flash_size - first if count is None else count
             jobs.erase(
-                dev, first, total, force=force, preserve=not no_preserve, backup=store,
-                phases=job_phases(conn, dev, lambda p, done: first + done if p == "erasing"
-                                  else None),
+                dev,
+                first,
+                total,
+                force=force,
+                preserve=not no_preserve,
+                backup=store,
+                phases=job_phases(
+                    conn, dev, lambda p, done: first + done if p == "erasing" else None
+                ),
                 report=report,
             )
     for note in report.notes:
@@ -264,8 +293,11 @@ def restore(
     port: PortOpt = None,
     baud: BaudOpt = None,
     force: Annotated[
-        bool, typer.Option(help="Restore a file that is not a swsflash backup, or one that "
-                           "carries another unit's MAC address.")
+        bool,
+        typer.Option(
+            help="Restore a file that is not a swsflash backup, or one that "
+            "carries another unit's MAC address."
+        ),
     ] = False,
     pacing: PacingOpt = None,
     reset: ResetOpt = None,
@@ -283,12 +315,14 @@ def restore(
     info, data = load_backup(backup_file)
     check_restorable(backup_file, info, data, force)
     check_fits_any(info.start, len(data))
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress)
+    conn = command_connection(
+        ctx, port, baud, pacing, reset, power_window, power, quiet, verbose, trace, no_progress
+    )
     segments = [(info.start, data)]
     with device(conn) as dev:
-        report = jobs.restore(dev, info, data, force=force,
-                              phases=job_phases(conn, dev, write_addresses(segments)))
+        report = jobs.restore(
+            dev, info, data, force=force, phases=job_phases(conn, dev, write_addresses(segments))
+        )
     conn.ui.result(summary("Restored", report, dev.simulated, HALTED))
 
 
@@ -331,15 +365,32 @@ def recover(
     state.json_out = json_out
     segments = load_checked(image, 0, force=False)
     check_erase_nv(segments, erase_nv, no_backup)
-    conn = command_connection(ctx, port, baud, pacing, reset, power_window, power, quiet,
-                              verbose, trace, no_progress, json_out)
+    conn = command_connection(
+        ctx,
+        port,
+        baud,
+        pacing,
+        reset,
+        power_window,
+        power,
+        quiet,
+        verbose,
+        trace,
+        no_progress,
+        json_out,
+    )
     assert conn.options.power_window is not None
     store = conn.backup_store(backup_dir, no_backup)
     with recovering(conn, conn.options.power_window) as dev:
-        jobs.recover(dev, segments, backup=store, report=state.report,
-                     phases=job_phases(conn, dev, write_addresses(segments),
-                                       "Backup of the whole flash"),
-                     keep_other_slot=keep_other_slot, erase_nv=erase_nv)
+        jobs.recover(
+            dev,
+            segments,
+            backup=store,
+            report=state.report,
+            phases=job_phases(conn, dev, write_addresses(segments), "Backup of the whole flash"),
+            keep_other_slot=keep_other_slot,
+            erase_nv=erase_nv,
+        )
     report = state.report
     for note in report.notes:
         conn.ui.say(f"Note: {note}")

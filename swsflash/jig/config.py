@@ -93,8 +93,22 @@ class Overrides:
 
 
 _TOP_KEYS = {
-    "image", "ports", "all_ports", "baud", "pacing", "reset", "power_window_ms", "power",
-    "power_off_ms", "log", "csv", "backup_dir", "backup", "loop", "count", "workers",
+    "image",
+    "ports",
+    "all_ports",
+    "baud",
+    "pacing",
+    "reset",
+    "power_window_ms",
+    "power",
+    "power_off_ms",
+    "log",
+    "csv",
+    "backup_dir",
+    "backup",
+    "loop",
+    "count",
+    "workers",
 }
 _PORT_KEYS = {"port", "name", "reset", "power_window_ms", "power", "power_off_ms"}
 
@@ -166,9 +180,11 @@ def _positions_from_config(
                 port=str(_typed(entry, "port", str, here)),
                 name=_typed(entry, "name", str, here) or "",
                 reset=reset_line(_typed(entry, "reset", str, here), here)
-                if "reset" in entry else reset,
+                if "reset" in entry
+                else reset,
                 power_window=power_window_s(_typed(entry, "power_window_ms", int, here), here)
-                if "power_window_ms" in entry else window,
+                if "power_window_ms" in entry
+                else window,
             )
         )
         found[-1] = _power_of(
@@ -195,8 +211,7 @@ def _positions(o: Overrides, data: dict[str, Any], where: str) -> list[Position]
         return by_port.get(port) or replace(power, port=port, reset=reset, power_window=window)
 
     if o.ports:
-        positions = [position(p.strip()) for item in o.ports for p in item.split(",")
-                     if p.strip()]
+        positions = [position(p.strip()) for item in o.ports for p in item.split(",") if p.strip()]
     elif o.all_ports or _typed(data, "all_ports", bool, where):
         positions = [position(port) for port in usb_ports()]
         if not positions:

@@ -65,4 +65,3 @@ class Board:
         stream.write(text + "\n")
         stream.flush()
         self.tick(force=True)
-

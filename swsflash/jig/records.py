@@ -61,8 +61,10 @@ def now_iso() -> str:
 def summary_line(rec: UnitRecord) -> str:
     """The one line a person reads per unit."""
     ids = f"chip {rec.chip_id or '-'} flash {rec.flash_jedec_id or '-'}"
-    line = (f"{rec.position} #{rec.unit}  {rec.mac or 'MAC ?':<17}  {ids}  "
-            f"{rec.result:<6} {rec.seconds:6.1f} s")
+    line = (
+        f"{rec.position} #{rec.unit}  {rec.mac or 'MAC ?':<17}  {ids}  "
+        f"{rec.result:<6} {rec.seconds:6.1f} s"
+    )
     if rec.result != "ok":
         line += f"  exit {rec.exit_code}: {rec.error_title}: {rec.error}"
     return line
@@ -100,8 +102,9 @@ class RecordWriter:
         if self.log is not None:
             self.log.write(json.dumps(data) + "\n")
         if self.csv is not None:
-            self.csv.writerow({k: " | ".join(v) if isinstance(v, list) else v
-                               for k, v in data.items()})
+            self.csv.writerow(
+                {k: " | ".join(v) if isinstance(v, list) else v for k, v in data.items()}
+            )
         for f in self.files:
             f.flush()
 
@@ -127,4 +130,3 @@ def image_fields(image: Image, raw: bytes) -> dict[str, Any]:
         "image_version": None if telink is None else f"0x{telink.version:08x}",
         "image_size": image.size,
     }
-

@@ -211,8 +211,11 @@ class _Supervisor:
         self.interrupts += 1
         if self.interrupts == 1:
             self.flags.stop.set()
-            self.board.print("jig: stopping: units being programmed are finished first "
-                             "(Ctrl-C again to stop them at the next sector)", self.err)
+            self.board.print(
+                "jig: stopping: units being programmed are finished first "
+                "(Ctrl-C again to stop them at the next sector)",
+                self.err,
+            )
         elif self.interrupts == 2:
             self.flags.abort.set()
             self.board.print("jig: stopping jobs at the next sector boundary", self.err)
@@ -220,8 +223,9 @@ class _Supervisor:
             for w in self.workers:
                 if isinstance(w, multiprocessing.process.BaseProcess):
                     w.terminate()
-            raise Interrupted("stopped by Ctrl-C", "units being written were left "
-                              "half-written: run them again") from None
+            raise Interrupted(
+                "stopped by Ctrl-C", "units being written were left half-written: run them again"
+            ) from None
 
 
 def _final_line(outcome: Outcome, err: TextIO) -> None:

@@ -35,6 +35,7 @@ PROBE_PAUSE_S = 0.5  # between presence probes, on the device clock
 SIM_PROBE_WALL_S = 0.02  # wall time a probe of a simulated unit gives up
 ABSENT_PROBES = 2  # a unit is gone after this many probes in a row without an answer
 
+
 @dataclass(frozen=True)
 class Job:
     """The same job for every position: picklable, so a worker process gets its own copy."""
@@ -57,7 +58,6 @@ class Job:
             power=position.power,
             power_off=position.power_off,
         )
-
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,6 @@ def _library_logs_kept() -> Iterator[None]:
         logger.propagate = was
 
 
-
 def run_unit(
     index: int,
     position: Position,
@@ -263,7 +262,10 @@ def run_unit(
         _identify(dev, rec)
         store = None if job.backup_dir is None else BackupStore(Path(job.backup_dir))
         jobs.program_unit(
-            dev, job.segments, backup=store, phases=partial(_phase, say, dev, flags),
+            dev,
+            job.segments,
+            backup=store,
+            phases=partial(_phase, say, dev, flags),
             report=report,
         )
         rec.sectors_erased = report.sectors_erased
@@ -350,9 +352,17 @@ def run_position(index: int, position: Position, job: Job, sink: Sink, flags: Fl
                         partial(catch_unit, url, placement, place_pause, note), flags.stop
                     )
                 except PortError as exc:
-                    rec = UnitRecord(now_iso(), position=position.label, port=url, unit=n,
-                                     error=exc.message, error_title=exc.title,
-                                     exit_code=exc.exit_code, time_end=now_iso(), **job.image)
+                    rec = UnitRecord(
+                        now_iso(),
+                        position=position.label,
+                        port=url,
+                        unit=n,
+                        error=exc.message,
+                        error_title=exc.title,
+                        exit_code=exc.exit_code,
+                        time_end=now_iso(),
+                        **job.image,
+                    )
                     sink.put(RecordEvent(index, rec))
                     break
                 if attached is None:
@@ -373,11 +383,8 @@ def run_position(index: int, position: Position, job: Job, sink: Sink, flags: Fl
         sink.put(DoneEvent(index))
 
 
-def _position_process(
-    index: int, position: Position, job: Job, sink: Sink, flags: Flags
-) -> None:
+def _position_process(index: int, position: Position, job: Job, sink: Sink, flags: Flags) -> None:
     """Entry point of a worker process: Ctrl-C is the main process's to interpret."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with _library_logs_kept():
         run_position(index, position, job, sink, flags)
-

@@ -120,8 +120,7 @@ def nothing_in_home(env: dict[str, str]) -> None:
 
 def _report(result: subprocess.CompletedProcess[str]) -> str:
     return (
-        f"exit code {result.returncode}\n--- stdout\n{result.stdout}\n"
-        f"--- stderr\n{result.stderr}"
+        f"exit code {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     )
 
 

@@ -22,12 +22,17 @@ from swsflash.images import load_image
 FACTORY = factory_flash("ZB25WD40B")
 
 
-def ota(payload: bytes, manufacturer: int = MANUFACTURER, image_type: int = IMAGE_TYPE,
-        extra: bytes = b"") -> bytes:
+def ota(
+    payload: bytes,
+    manufacturer: int = MANUFACTURER,
+    image_type: int = IMAGE_TYPE,
+    extra: bytes = b"",
+) -> bytes:
     sub = struct.pack("<HI", 0x0000, len(payload)) + payload + extra
     total = 56 + len(sub)
-    header = struct.pack("<IHHHHHIH", 0x0BEEF11E, 0x0100, 56, 0, manufacturer, image_type,
-                         0x99993001, 2)
+    header = struct.pack(
+        "<IHHHHHIH", 0x0BEEF11E, 0x0100, 56, 0, manufacturer, image_type, 0x99993001, 2
+    )
     header += b"Telink OTA test".ljust(32, b"\0") + struct.pack("<I", total)
     return header + sub
 
@@ -93,8 +98,7 @@ def test_image_over_the_mac_sector_is_refused(unit: Unit, tmp_path: Path) -> Non
 def test_force_writes_around_the_mac_sector_and_keeps_it(unit: Unit, tmp_path: Path) -> None:
     blob = bytes(range(256)) * 32
     path = write_file(tmp_path, "blob.bin", blob)
-    got, out = run_cli("write", str(path), "--port", unit.url, "--address", "0x75000",
-                       "--force")
+    got, out = run_cli("write", str(path), "--port", unit.url, "--address", "0x75000", "--force")
     assert got == 0, out
     flash = unit.flash()
     assert flash[0x75000:0x76000] == blob[:0x1000]
@@ -168,7 +172,7 @@ def test_mac_read_and_set(unit: Unit) -> None:
     got, out = run_cli("mac", "--port", unit.url, "--set", "A4:C1:38:12:34:56")
     assert got == 0, out
     flash = unit.flash()
-    assert flash[0x76000:0x76006] == bytes.fromhex("563412" "38c1a4")
+    assert flash[0x76000:0x76006] == bytes.fromhex("56341238c1a4")
     assert flash[0x76006:0x77000] == FACTORY[0x76006:0x77000]
 
 

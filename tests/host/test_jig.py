@@ -65,14 +65,14 @@ def eight_position_config(tmp_path: Path, image: Path) -> Path:
 image = "{image}"
 log = "logs/units.jsonl"
 ports = [
-  "{url('p1', 'healthy')}",
-  "{url('p2', 'healthy')}",
-  "{url('p3', 'healthy')}",
-  "{url('p4', 'healthy')}",
-  {{ port = "{url('p5', 'bricked', '&reset=rts')}", name = "bricked-rts", reset = "rts" }},
-  {{ port = "{url('p6', 'bricked', '&power_on_after=0.05')}", power_window_ms = 300 }},
-  {{ port = "{url('p7', 'noisy')}", name = "noisy" }},
-  {{ port = "{url('p8', 'no-wiring')}", name = "no-wiring" }},
+  "{url("p1", "healthy")}",
+  "{url("p2", "healthy")}",
+  "{url("p3", "healthy")}",
+  "{url("p4", "healthy")}",
+  {{ port = "{url("p5", "bricked", "&reset=rts")}", name = "bricked-rts", reset = "rts" }},
+  {{ port = "{url("p6", "bricked", "&power_on_after=0.05")}", power_window_ms = 300 }},
+  {{ port = "{url("p7", "noisy")}", name = "noisy" }},
+  {{ port = "{url("p8", "no-wiring")}", name = "no-wiring" }},
 ]
 """,
     )
@@ -110,10 +110,13 @@ def test_eight_positions_in_parallel(tmp_path: Path, image: Path, backups: Path)
             assert rec["clock"] == "virtual" and 5 < rec["seconds"] < 30
             saved = sorted(Path(p).name for p in rec["backups"])
             assert [name.split("-jig-")[1] for name in saved] == [
-                "0x055000-0x1000.bin", "0x076000-0x1000.bin", "0x077000-0x1000.bin"
+                "0x055000-0x1000.bin",
+                "0x076000-0x1000.bin",
+                "0x077000-0x1000.bin",
             ]
-            assert all(Path(p).parent == backups / rec["mac"].replace(":", "")
-                       for p in rec["backups"])
+            assert all(
+                Path(p).parent == backups / rec["mac"].replace(":", "") for p in rec["backups"]
+            )
     noisy = next(r for r in logged if r["position"] == "noisy")
     assert noisy["result"] == "ok"  # bit errors cost it time, not the unit
     rows = list(csv.DictReader((tmp_path / "units.csv").open()))
@@ -129,8 +132,13 @@ def test_eight_positions_in_parallel(tmp_path: Path, image: Path, backups: Path)
     assert (tmp_path / "p8.bin").read_bytes() == factory(MACS["p8"])
 
     # each position has its own clock: eight at once take a real fixture no longer than one
-    single = invoke(str(image), "--ports", f"sim://healthy?state={tmp_path / 'one.bin'}",
-                    "--json", "--no-backup")
+    single = invoke(
+        str(image),
+        "--ports",
+        f"sim://healthy?state={tmp_path / 'one.bin'}",
+        "--json",
+        "--no-backup",
+    )
     assert single.exit_code == 0, single.stderr
     alone = json.loads(single.stdout)["seconds"]
     parallel = [by_mac[MACS[f"p{i}"]]["seconds"] for i in range(1, 5)]
@@ -138,11 +146,13 @@ def test_eight_positions_in_parallel(tmp_path: Path, image: Path, backups: Path)
 
 
 def test_exit_code_is_the_first_failure_in_port_order(tmp_path: Path, image: Path) -> None:
-    ports = ",".join([
-        f"sim://healthy?state={tmp_path / 'a.bin'}",
-        f"sim://bricked?state={tmp_path / 'b.bin'}",  # no reset, no power window: exit 6
-        f"sim://no-wiring?state={tmp_path / 'c.bin'}",  # exit 5, maybe finished first
-    ])
+    ports = ",".join(
+        [
+            f"sim://healthy?state={tmp_path / 'a.bin'}",
+            f"sim://bricked?state={tmp_path / 'b.bin'}",  # no reset, no power window: exit 6
+            f"sim://no-wiring?state={tmp_path / 'c.bin'}",  # exit 5, maybe finished first
+        ]
+    )
     result = invoke(str(image), "--ports", ports, "--workers", "threads", "--no-backup")
     assert result.exit_code == 6, result.stderr
     lines = result.stdout.splitlines()
@@ -155,8 +165,9 @@ def test_exit_code_is_the_first_failure_in_port_order(tmp_path: Path, image: Pat
 
 def test_outcome_exit_codes() -> None:
     def rec(unit: int, code: int) -> jig.UnitRecord:
-        return jig.UnitRecord("t", unit=unit, result="ok" if code == 0 else "failed",
-                              exit_code=code)
+        return jig.UnitRecord(
+            "t", unit=unit, result="ok" if code == 0 else "failed", exit_code=code
+        )
 
     assert jig.Outcome([(0, rec(1, 0)), (1, rec(1, 0))], 1.0, []).exit_code == 0
     assert jig.Outcome([(2, rec(1, 5)), (0, rec(2, 8)), (0, rec(1, 0))], 1.0, []).exit_code == 8
@@ -178,21 +189,26 @@ def test_loop_programs_each_new_unit(tmp_path: Path, image: Path) -> None:
     after its restart its firmware takes the SWS pin, which reads as removed; {n} gives
     every unit placed at a position its own simulated flash and MAC."""
     ports = [
-        {"port": f"sim://bricked?state={tmp_path}/{p}-{{n}}.bin&power_on_after=0.05"
-                 f"&mac=A4:C1:38:00:0{i}:0{{n}}", "name": p, "power_window_ms": 300}
+        {
+            "port": f"sim://bricked?state={tmp_path}/{p}-{{n}}.bin&power_on_after=0.05"
+            f"&mac=A4:C1:38:00:0{i}:0{{n}}",
+            "name": p,
+            "power_window_ms": 300,
+        }
         for i, p in enumerate(("left", "right"), 1)
     ]
     lines = ",\n".join(
-        f'{{ port = "{p["port"]}", name = "{p["name"]}", power_window_ms = 300 }}'
-        for p in ports
+        f'{{ port = "{p["port"]}", name = "{p["name"]}", power_window_ms = 300 }}' for p in ports
     )
     config = write_toml(tmp_path / "loop.toml", f'image = "{image}"\nports = [\n{lines}\n]\n')
     result = invoke("--config", str(config), "--count", "2", "--json", "--no-backup")
     assert result.exit_code == 0, result.stderr
     recs = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted((r["position"], r["unit"], r["mac"]) for r in recs) == [
-        ("left", 1, "A4:C1:38:00:01:01"), ("left", 2, "A4:C1:38:00:01:02"),
-        ("right", 1, "A4:C1:38:00:02:01"), ("right", 2, "A4:C1:38:00:02:02"),
+        ("left", 1, "A4:C1:38:00:01:01"),
+        ("left", 2, "A4:C1:38:00:01:02"),
+        ("right", 1, "A4:C1:38:00:02:01"),
+        ("right", 2, "A4:C1:38:00:02:02"),
     ]
     assert "remove the unit" in result.stderr and "waiting for a unit" in result.stderr
     data = image.read_bytes()
@@ -234,10 +250,14 @@ def test_placement_waits_for_an_answer_or_a_stop() -> None:
 def test_stop_ends_a_position_waiting_for_removal(tmp_path: Path, image: Path) -> None:
     """A healthy unit keeps answering, as one never taken off the fixture: the position
     waits until told to stop (the first Ctrl-C), and then ends cleanly."""
-    settings = jig.resolve_settings(jig.Overrides(
-        image=image, ports=[f"sim://healthy?state={tmp_path / 'u.bin'}"], loop=True,
-        no_backup=True,
-    ))
+    settings = jig.resolve_settings(
+        jig.Overrides(
+            image=image,
+            ports=[f"sim://healthy?state={tmp_path / 'u.bin'}"],
+            loop=True,
+            no_backup=True,
+        )
+    )
     job = jig.make_job(settings)
     sink: queue.Queue[jig.Event] = queue.Queue()
     flags = jig.Flags(threading.Event(), threading.Event())
@@ -321,12 +341,20 @@ power_window_ms = 2000
         ("/dev/ttyUSB2", "", "dtr", 4.0),
         ("/dev/ttyUSB3", "", None, None),  # its own settings beat the file's defaults
     ]
-    s = jig.resolve_settings(jig.Overrides(
-        config=config, ports=["/dev/ttyUSB1,/dev/ttyUSB9"], reset="none", baud=921_600,
-        no_backup=True, count=0, loop=False,
-    ))
+    s = jig.resolve_settings(
+        jig.Overrides(
+            config=config,
+            ports=["/dev/ttyUSB1,/dev/ttyUSB9"],
+            reset="none",
+            baud=921_600,
+            no_backup=True,
+            count=0,
+            loop=False,
+        )
+    )
     assert [(p.port, p.name, p.reset, p.power_window) for p in s.positions] == [
-        ("/dev/ttyUSB1", "B", None, 2.0), ("/dev/ttyUSB9", "", None, 2.0),
+        ("/dev/ttyUSB1", "B", None, 2.0),
+        ("/dev/ttyUSB9", "", None, 2.0),
     ]
     assert s.baud == 921_600 and s.backup_dir is None and not s.loop
 

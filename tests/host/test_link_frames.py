@@ -88,8 +88,10 @@ def test_decode_rejects_only_an_echo_as_no_answer() -> None:
         decode_answer(b"\xfe")
 
 
-@pytest.mark.parametrize("chars", [b"\xe6\x00\x00", bytes.fromhex("e60000fefe38fe00fe"),
-                                   bytes.fromhex("e60000fefefe00fe01")])
+@pytest.mark.parametrize(
+    "chars",
+    [b"\xe6\x00\x00", bytes.fromhex("e60000fefe38fe00fe"), bytes.fromhex("e60000fefefe00fe01")],
+)
 def test_decode_rejects_malformed_answers(chars: bytes) -> None:
     with pytest.raises(AnswerError):
         decode_answer(chars)
