@@ -273,15 +273,3 @@ class Tlsr825x:
             return self.read(SCRATCH_SRAM, len(pattern)) == pattern
         except (ChipNotAnswering, WiringError):
             return False
-
-
-def _longest_run(values: list[int]) -> tuple[int, int]:
-    best = (values[0], values[0])
-    start = prev = values[0]
-    for v in values[1:]:
-        if v != prev + 1:
-            start = v
-        prev = v
-        if prev - start > best[1] - best[0]:
-            best = (start, prev)
-    return best
