@@ -11,26 +11,13 @@ from typing import Annotated
 import typer
 from serial.tools import list_ports
 
+from ..adapters import ADAPTERS
 from ..errors import EXIT_CODES, ImageError, UsageError
 from ..images import describe_image, load_image
 from ..layout import protected_regions
 from .app import app
 from .connect import state_of
 from .options import JsonOpt, parse_int, parse_size
-
-# Known USB-UART bridge chips by USB vendor:product id.
-ADAPTERS = {
-    (0x1A86, 0x7523): "CH340",
-    (0x1A86, 0x5523): "CH341",
-    (0x1A86, 0x7522): "CH340K",
-    (0x1A86, 0x55D4): "CH9102",
-    (0x067B, 0x2303): "PL2303",
-    (0x067B, 0x23A3): "PL2303GC",
-    (0x10C4, 0xEA60): "CP210x",
-    (0x0403, 0x6001): "FT232R",
-    (0x0403, 0x6015): "FT231X/FT230X",
-    (0x0403, 0x6010): "FT2232",
-}
 
 
 @app.command("image-info")
