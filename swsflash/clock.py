@@ -215,14 +215,18 @@ class ClockFinder:
     ) -> tuple[int, int, tuple[int, int]] | None:
         """The divider and slot length for pipelined reads: a read of every byte value
         teaches the codebook, a second read of them in another order checks it (a slot
-        must not depend on the one before), then the fewest characters per byte with the
-        most margin on both sides. Sets the link's pipeline codebook."""
+        must not depend on the one before), then the fewest characters per byte. An
+        answer's end must fall between the last filler's low and the moment the receiver
+        must be hunting again, a window about one divider step wide, so few dividers
+        suit each slot length: the likeliest is tried first, then the neighbours that some
+        guesses also favour, and the middle of those that work is kept. Sets the link's
+        pipeline codebook."""
         link = self.link
-        by_chars: dict[int, list[int]] = {}
+        by_chars: dict[int, dict[int, int]] = {}  # slot length -> divider -> votes
         for d in range(lo, hi + 1):
-            ns = [n for n in fit.slot_chars(d) if MIN_SLOT_CHARS <= n <= MAX_SLOT_CHARS]
-            if ns:
-                by_chars.setdefault(min(ns), []).append(d)
+            for n, agree in fit.slot_chars(d).items():
+                if MIN_SLOT_CHARS <= n <= MAX_SLOT_CHARS:
+                    by_chars.setdefault(n, {})[d] = agree
         if not by_chars:
             return None
         try:
@@ -234,20 +238,26 @@ class ClockFinder:
             return None
         self._learn_budget = 2
         for chars in sorted(by_chars):
+            votes = by_chars[chars]
             books: dict[int, Codebook] = {}
-            divs = by_chars[chars]
-            # From the middle outwards; a side is done at its first failure past a success.
-            order = sorted(divs, key=lambda d: abs(d - divs[len(divs) // 2]))
-            done: set[int] = set()
-            for d in order:
-                side = 1 if d >= divs[len(divs) // 2] else -1
-                if side in done:
-                    continue
+            failed: set[int] = set()
+            for d in sorted(votes, key=lambda d: (-votes[d], d)):
                 got = self._try_pipeline(fit, d, chars)
                 if got is not None:
                     books[d], fit = got  # the guesses that split these slots right
-                elif any((b - d) * side < 0 for b in books):
-                    done.add(side)
+                    break
+                failed.add(d)
+            if not books:
+                continue
+            first = next(iter(books))
+            for step in (-1, 1):  # margin: how far the working run reaches either side
+                d = first + step
+                while d in votes and d not in failed:
+                    got = self._try_pipeline(fit, d, chars)
+                    if got is None:
+                        break
+                    books[d], fit = got
+                    d += step
             chosen = choose_pipeline({d: chars for d in books})
             if chosen is not None:
                 div = chosen[0]

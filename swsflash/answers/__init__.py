@@ -23,6 +23,7 @@ from .learn import (
     derive_codebook,
     learn,
     reproduces,
+    slot_independent,
 )
 from .line import (
     ANSWER_UNITS,
@@ -62,5 +63,6 @@ __all__ = [
     "receive",
     "reproduces",
     "slot_fits",
+    "slot_independent",
     "slot_tx",
 ]

@@ -12,8 +12,14 @@ from functools import lru_cache
 from ..errors import GarbledAnswer
 from .line import CHAR_BITS, IDLE, Hypothesis, line_lows, receive
 
+# T to spare between an answer's end and the TX lows around it. Small on purpose: the window
+# an answer's end must fall in is only about one divider step wide (the last filler's low
+# before it, the receiver hunting again after it), and the model is an approximation: what
+# is chosen is checked on the line with a full pattern read before it is used.
+GUARD = 0.1
 
-def slot_fits(h: Hypothesis, chars: int, guard: float = 0.5) -> bool:
+
+def slot_fits(h: Hypothesis, chars: int, guard: float = GUARD) -> bool:
     """Does the answer cover every filler's low and end (with ``guard`` T to spare) before
     the next request? A filler low after the chip lets go would be taken as a request."""
     last_filler_low = (chars - 1) * CHAR_BITS + 1
@@ -133,7 +139,7 @@ def _uniquely_decodable(words: set[bytes]) -> bool:
 
 
 @lru_cache(maxsize=256)
-def codebook(h: Hypothesis, chars: int | None, guard: float = 0.5) -> Codebook | None:
+def codebook(h: Hypothesis, chars: int | None, guard: float = GUARD) -> Codebook | None:
     """The hypothesis' codebook for a slot shape, or None when the slot does not suit it:
     the answer overruns the slot, the receiver is still busy at the next request, or two
     values (or runs of them) would look alike."""

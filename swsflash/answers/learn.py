@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from .book import Codebook, codebook, slot_fits
+from .book import GUARD, Codebook, codebook, slot_fits
 from .line import CHAR_BITS, IDLE, Drive, Hypothesis, Receiver, line_lows, receive
 
 
@@ -60,7 +60,7 @@ def predicted_lengths(h: Hypothesis, values: bytes, chars: int) -> list[int] | N
     return lengths
 
 
-def reproduces(h: Hypothesis, obs: Observation, guard: float = 0.5) -> bool:
+def reproduces(h: Hypothesis, obs: Observation, guard: float = GUARD) -> bool:
     if obs.chars is None:
         if len(obs.values) != 1:
             raise ValueError("a lone-request observation holds exactly one byte")
@@ -133,7 +133,7 @@ class Fit:
             return gs
         return tuple(gs[round(i * (len(gs) - 1) / (k - 1))] for i in range(k))
 
-    def codebook(self, divider: int, chars: int | None, guard: float = 0.5) -> Codebook | None:
+    def codebook(self, divider: int, chars: int | None, guard: float = GUARD) -> Codebook | None:
         """The codebook every representative agrees on, or None: then read the 0x00..0xFF
         pattern in this slot shape first and learn from it."""
         books = [codebook(g.at(divider), chars, guard) for g in self.representatives()]
@@ -147,16 +147,35 @@ class Fit:
         clocks = sorted(g.clock for g in self.guesses)
         return baud / clocks[len(clocks) // 2]
 
-    def slot_chars(self, divider: int, guard: float = 0.5) -> list[int]:
-        """TX characters per pipelined slot that suit some guesses at this divider, the
-        likeliest first: a slot is whole characters, so the answer's end decides it."""
+    def slot_chars(self, divider: int, guard: float = GUARD) -> dict[int, int]:
+        """TX characters per pipelined slot that suit some guesses at this divider, with how
+        many of the representative guesses agree (the likeliest first). A slot is whole
+        characters, so the answer's end decides its length; it suits only if the answer
+        also covers the last filler and the receiver is hunting again when the next
+        request falls (else a slot's characters would depend on the one before)."""
         votes: dict[int, int] = {}
-        for g in self.guesses:
+        for g in self.representatives(8):
             h = g.at(divider)
             n = math.ceil((h.answer_end + guard) / CHAR_BITS)
-            if slot_fits(h, n, guard):
+            if slot_fits(h, n, guard) and slot_independent(h, n):
                 votes[n] = votes.get(n, 0) + 1
-        return sorted(votes, key=lambda n: -votes[n])
+        return dict(sorted(votes.items(), key=lambda kv: -kv[1]))
+
+
+# Values whose answers end in every pattern of their last four cells (and begin with both
+# extremes): where a receiver is still busy at the next request, these show it.
+_ENDINGS = bytes(range(16)) + bytes(range(0xF0, 0x100))
+
+
+def slot_independent(h: Hypothesis, chars: int, guard: float = GUARD) -> bool:
+    """Is the receiver hunting for a start bit ``guard`` T before the next request, whatever
+    the answer? Then the next slot's characters do not depend on this one's value."""
+    until = chars * CHAR_BITS
+    for v in _ENDINGS:
+        got = receive(line_lows(h, (v,), chars), h.receiver, h.phase, until)
+        if got is None or got[1] > until - guard:
+            return False
+    return True
 
 
 def _survives(g: ChipGuess, obs: Sequence[tuple[int, Observation]], guard: float) -> bool:
@@ -172,7 +191,7 @@ def _ordered(observations: Observations) -> list[tuple[int, Observation]]:
 def learn(
     observations: Observations,
     start: Space | Fit,
-    guard: float = 0.5,
+    guard: float = GUARD,
     refine_below: int = 24,
     max_parents: int = 120,
 ) -> Fit | None:
@@ -241,7 +260,7 @@ def choose_pipeline(candidates: dict[int, int]) -> tuple[int, int] | None:
 
 
 def derive_codebook(
-    fit: Fit, divider: int, chars: int, pattern: bytes, rx: bytes, guard: float = 0.5
+    fit: Fit, divider: int, chars: int, pattern: bytes, rx: bytes, guard: float = GUARD
 ) -> Codebook | None:
     """The codebook read off a pipelined read of a pattern that holds every value once.
 

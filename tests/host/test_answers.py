@@ -23,6 +23,7 @@ from swsflash.answers import (
     codebook,
     learn,
     slot_fits,
+    slot_independent,
 )
 
 BAUD = 921600
@@ -122,7 +123,22 @@ def test_slot_length_grows_with_the_answer_delay() -> None:
     assert not slot_fits(Hypothesis(4.4, 2.33, Receiver.RESTART, 0.5), 10)
     assert not slot_fits(Hypothesis(4.4, 2.33, Receiver.RESTART, 0.5), 11)
     fit = Fit((), (), (0.0, 0.0))
-    assert fit.slot_chars(56) == []  # nothing learned, nothing offered
+    assert fit.slot_chars(56) == {}  # nothing learned, nothing offered
+
+
+def test_a_slot_suits_only_if_the_receiver_hunts_again_before_the_next_request() -> None:
+    """An answer ending late enough to cover the last filler can still end too late for the
+    receiver: it is framing the end unit when the next request falls, misses that start
+    bit, and the next slot's characters depend on this one's. Only one divider suits."""
+    clock = 921_600 / 23e6  # one system clock in T
+    suits = []
+    for divider in range(50, 58):
+        h = Hypothesis(4.08, divider * clock, Receiver.WAIT_HIGH, 0.5)
+        if slot_fits(h, 10) and slot_independent(h, 10):
+            suits.append(divider)
+    assert suits == [53]
+    late = Hypothesis(4.08, 54 * clock, Receiver.WAIT_HIGH, 0.5)
+    assert slot_fits(late, 10) and not slot_independent(late, 10)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
