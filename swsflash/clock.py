@@ -22,7 +22,7 @@ from .answers import (
     derive_codebook,
     slot_fits,
 )
-from .answers.learn import learn_cached, predicted_lengths
+from .answers.learn import learn_cached, learn_wide_cached, predicted_lengths
 from .errors import ChipNotAnswering, SilentChip, WiringError
 from .halt_stream import REG_CHIP_ID
 from .link import END, SwireLink, read_header, write_frame
@@ -236,7 +236,7 @@ class ClockFinder:
         except WiringError:
             self.chip.resync()
             return None
-        self._learn_budget = 2
+        self._learn_budget = 3
         for chars in sorted(by_chars):
             votes = by_chars[chars]
             books: dict[int, Codebook] = {}
@@ -281,12 +281,19 @@ class ClockFinder:
             if book is None and self._learn_budget > 0:
                 self._learn_budget -= 1
                 # Only the pattern read: the line model is an approximation, and a guess
-                # that splits pipelined slots right need not match every lone answer.
+                # that splits pipelined slots right need not match every lone answer. First
+                # close to the fit; then, if the fit itself is off, afresh on a wide grid.
+                seen = Observation(PATTERN_A, rx, chars)
                 fresh = Fit(fit.guesses, (), fit.steps)
-                learned = learn_cached(div, (Observation(PATTERN_A, rx, chars),), fresh)
-                if learned is not None:
-                    fit = learned
-                    book = derive_codebook(fit, div, chars, PATTERN_A, rx)
+                for learned in (
+                    learn_cached(div, (seen,), fresh),
+                    learn_wide_cached(div, seen, fit),
+                ):
+                    if learned is not None:
+                        book = derive_codebook(learned, div, chars, PATTERN_A, rx)
+                        if book is not None:
+                            fit = learned
+                            break
             if book is None:
                 return None
             link.pipe = book

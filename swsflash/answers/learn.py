@@ -244,6 +244,32 @@ def _step(grid: tuple[float, ...]) -> float:
     return (grid[-1] - grid[0]) / max(1, len(grid) - 1)
 
 
+def learn_wide(divider: int, obs: Observation, around: Fit, spread: float = 0.015) -> Fit | None:
+    """The guesses that reproduce one pipelined pattern read, searched afresh on a wide grid
+    around the fit's median: clock within ``spread``, offset within half a bit-time, every
+    sample phase from 0.40 to 0.60, both receivers and drives.
+
+    Why: lone requests cannot pin the sample phase, and a fit refined on them alone can
+    settle on a wrong phase with a clock that makes up for it; such a fit still reads
+    lone answers right but splits pipelined slots wrongly, and refining around it never
+    gets back to the truth. One pattern read of 256 slots shows far more; a few thousand
+    guesses, most rejected at their first slot, cost about a second, once per connect.
+    """
+    if obs.chars is None:
+        raise ValueError("wide learning takes a pipelined read")
+    clocks = sorted(g.clock for g in around.guesses)
+    offsets = sorted(g.offset for g in around.guesses)
+    c0, o0 = clocks[len(clocks) // 2], offsets[len(offsets) // 2]
+    grid = Space(
+        clocks=tuple(c0 * (1 + spread * i / 6) for i in range(-6, 7)),
+        offsets=tuple(o0 + 0.05 * j for j in range(-10, 11)),
+        phases=tuple(0.40 + 0.02 * k for k in range(11)),
+    )
+    kept = [g for g in grid.guesses(grid.drives) if reproduces(g.at(divider), obs)]
+    steps = (c0 * spread / 6, 0.05)
+    return Fit(tuple(kept), ((divider, obs),), steps) if kept else None
+
+
 def choose_pipeline(candidates: dict[int, int]) -> tuple[int, int] | None:
     """From working (divider -> slot characters) pairs: the fewest characters per byte,
     then the middle of the longest run of dividers giving it (margin on both sides)."""
@@ -303,3 +329,9 @@ def learn_cached(
     """``learn`` from one divider's observations, remembered: every connect to the same
     unit and adapter makes the same observations, and learning is the costly part."""
     return learn({divider: list(observations)}, start)
+
+
+@lru_cache(maxsize=64)
+def learn_wide_cached(divider: int, obs: Observation, around: Fit) -> Fit | None:
+    """``learn_wide``, remembered (the same unit and adapter give the same pattern read)."""
+    return learn_wide(divider, obs, around)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from swsflash.answers import (
+    ChipGuess,
     Codebook,
     Drive,
     Fit,
@@ -21,10 +22,12 @@ from swsflash.answers import (
     Space,
     burst_rx,
     codebook,
+    derive_codebook,
     learn,
     slot_fits,
     slot_independent,
 )
+from swsflash.answers.learn import learn_wide
 
 BAUD = 921600
 
@@ -179,3 +182,22 @@ def test_learning_decodes_exactly_or_refuses(
                 return  # refused
             assert got == data
             return
+
+
+def test_a_fit_settled_on_the_wrong_sample_phase_is_relearned_from_one_pattern_read() -> None:
+    """Lone answers cannot pin the sample phase: a fit can settle on phase 0.5 with a clock
+    0.5 % off that makes up for it (what the CP2102 preset's restart receiver at phase
+    0.46 gave). It cannot split a pipelined read; learning afresh around it can."""
+    clock = 921_600 / 24.5e6
+    truth = ChipGuess(clock, 4 + 10 * clock, Receiver.RESTART, 0.46, Drive.PUSH_PULL)
+    wrong = ChipGuess(clock * 1.0047, 4.40, Receiver.RESTART, 0.5, Drive.PUSH_PULL)
+    fit = Fit((wrong,), (), (1e-5, 0.003))
+    pattern = bytes(range(256))
+    other = bytes((i * 167 + 89) % 256 for i in range(256))
+    rx = burst_rx(truth.at(57), pattern, 10)
+    assert derive_codebook(fit, 57, 10, pattern, rx) is None
+    wide = learn_wide(57, Observation(pattern, rx, 10), fit)
+    assert wide is not None
+    book = derive_codebook(wide, 57, 10, pattern, rx)
+    assert book is not None
+    assert book.decode(burst_rx(truth.at(57), other, 10), 256) == other
