@@ -41,6 +41,7 @@ PATTERN_A = bytes(range(256))
 PATTERN_B = bytes((i * 167 + 89) % 256 for i in range(256))
 MIN_SLOT_CHARS = 10  # a slot shorter than a word would not leave the answer a cell to spare
 MAX_SLOT_CHARS = 13
+MARGIN_STEPS = 2  # dividers tried either side of the first that pipelines (each try: 2 reads)
 SURE_SLOT_CHARS = 8  # RX characters an answer of eight cells gives at the least (assumption)
 
 
@@ -155,21 +156,29 @@ class ClockFinder:
         if piped is not None:
             div, chars, run = piped
             info = ClockInfo(div, window, round(fclk / 1e6, 1), run, chars)
-        else:
-            lone = self._lone_divider(fit, window)
-            div = lone[0] if lone else (window[0] + window[1] + 1) // 2
-            info = ClockInfo(div, window, round(fclk / 1e6, 1), None, None)
-        link.write(REG_SWIRE_DIV, bytes([div]))
-        book = fit.codebook(div, None)
-        link.lone = book if book is not None and book.prefix_free else None
-        if link.lone is None:
-            link.lone = self._lone_from_pattern(div)
-        if link.lone is None and piped is None:
+            link.write(REG_SWIRE_DIV, bytes([div]))
+            book = fit.codebook(div, None)
+            link.lone = book if book is not None and book.prefix_free else None
+            if link.lone is None:
+                link.lone = self._lone_from_pattern(div)
+            return info
+        lone = self._lone_divider(fit, window)
+        if lone is None:
+            # The guesses disagree on what lone answers look like: read them off the line,
+            # nearest first to the divider whose cells each fill one character.
+            for d in _lone_order(fit, window, baud)[:3]:
+                link.write(REG_SWIRE_DIV, bytes([d]))
+                if (book := self._lone_from_pattern(d)) is not None:
+                    lone = d, book
+                    break
+        if lone is None:
             raise ChipNotAnswering(
                 f"the chip's answers at {baud} baud cannot be told apart reliably",
                 f"try --baud {921600 if baud != 921600 else 460800}" + self._adapter_note(),
             )
-        return info
+        link.write(REG_SWIRE_DIV, bytes([lone[0]]))
+        link.lone = lone[1]
+        return ClockInfo(lone[0], window, round(fclk / 1e6, 1), None, None)
 
     def _probe(self, div: int) -> list[Observation] | None:
         """Set the divider and read the divider itself and the chip id with lone requests;
@@ -202,9 +211,9 @@ class ClockFinder:
         return _run_around(fitted, start)
 
     def _lone_divider(self, fit: Fit, window: tuple[int, int]) -> tuple[int, Codebook] | None:
-        """The divider nearest the window's centre with an unambiguous lone codebook."""
-        centre = (window[0] + window[1] + 1) // 2
-        for d in sorted(range(window[0], window[1] + 1), key=lambda d: abs(d - centre))[:8]:
+        """The divider nearest the one whose answer cells each fill one character that has
+        an unambiguous lone codebook all the guesses agree on."""
+        for d in _lone_order(fit, window, self.link.baud)[:8]:
             book = fit.codebook(d, None)
             if book is not None and book.prefix_free:
                 return d, book
@@ -250,9 +259,9 @@ class ClockFinder:
             if not books:
                 continue
             first = next(iter(books))
-            for step in (-1, 1):  # margin: how far the working run reaches either side
+            for step in (-1, 1):  # margin: does the working run reach a step or two further?
                 d = first + step
-                while d in votes and d not in failed:
+                while d in votes and d not in failed and abs(d - first) <= MARGIN_STEPS:
                     got = self._try_pipeline(fit, d, chars)
                     if got is None:
                         break
@@ -355,6 +364,15 @@ def _scan_limit(fit: Fit) -> int:
     """The highest divider at which some guess's answer still fits the longest slot."""
     unit = (MAX_SLOT_CHARS * 10 - 0.5 - max(g.offset for g in fit.guesses)) / 41
     return math.ceil(unit / min(g.clock for g in fit.guesses)) + 1
+
+
+def _lone_order(fit: Fit, window: tuple[int, int], baud: int) -> list[int]:
+    """The window's dividers, nearest first to the one that makes an answer cell 11 T long:
+    each cell is then a character of its own, with a bit-time to spare (shorter cells
+    merge into fewer characters, and then different bytes can look alike)."""
+    clock = baud / fit.fclk_hz(baud)
+    nominal = 11 / (5 * clock)
+    return sorted(range(window[0], window[1] + 1), key=lambda d: abs(d - nominal))
 
 
 def _run_around(values: list[int], v: int) -> tuple[int, int]:
