@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -527,8 +527,9 @@ def power_window(
             PowerTask(cfg, image, workdir, window_ms, t, rng.randrange(1 << 30)) for t in moments
         ]
         # One trial in this process first: what the host learns at connect is cached, and
-        # the forked trials inherit the cache (CPU only: virtual time and outcome are the same).
-        run_power_trial(tasks[0])
+        # the forked trials inherit the cache (CPU only). It runs a unit of its own: a bench
+        # lives on in its process under its state file, and a trial must start on a fresh one.
+        run_power_trial(replace(tasks[0], seed=tasks[0].seed + 1))
         results = run_all(run_power_trial, tasks, jobs, timeout_s)
         ok = sum(1 for r in results if r.get("recovered") and r.get("flash_ok"))
         wrong = sum(1 for r in results if r.get("recovered") and not r.get("flash_ok"))

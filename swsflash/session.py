@@ -85,6 +85,11 @@ class Session:
         self._halt()
         self.clock_info = self.chip.find_clock()
         self._check_chip_id()
+        # From here on the link is known to work: a garbled character (a noisy line) is
+        # retried like any job step, never reported as a wiring fault.
+        self.retry("connecting to the flash", self._reach_flash)
+
+    def _reach_flash(self) -> None:
         self._choose_pacing()
         self.flash.wake()
         self.flash_id = self.flash.identify()
