@@ -390,6 +390,9 @@ def _interrupt_on(unit: Unit, line_start: str) -> tuple[int, str]:
         text=True,
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A shell that starts jobs in the background (nohup, `&`) leaves SIGINT ignored,
+        # and a child would inherit that: give it the terminal's default, as a user has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     seen = []
