@@ -1,7 +1,8 @@
 """Robustness runners: the real ``swsflash`` command line against many bench configurations.
 
     python benchmarks/robustness.py matrix [--quick] [--jobs 2] [--only-existing] [--markdown]
-    python benchmarks/robustness.py power-window [--trials 100] [--seed N] [--jobs 2] [--markdown]
+    python benchmarks/robustness.py power-window [--trials 100] [--seed N] [--latency MS]
+                                                 [--row TEXT] [--jobs 2] [--markdown]
 
 ``matrix`` writes an image (``swsflash write IMAGE --port 'sim://...&state=FILE'``) on every
 combination of adapter preset, chip answer delay, chip clock, answer drive and baud rate,
@@ -625,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window-ms", type=int, default=WINDOW_MS, help="the host's --power-window")
     p.add_argument("--image-size", type=int, default=POWER_WINDOW_IMAGE, help="image bytes")
     p.add_argument("--latency", type=int, action="append", help="only this latency (ms)")
+    p.add_argument(
+        "--row", action="append", help="only rows whose label contains this (repeatable)"
+    )
     for sp in (m, p):
         sp.add_argument("--jobs", type=int, default=2, help="rows at once (default 2)")
         sp.add_argument("--timeout", type=float, default=300.0, help="wall seconds per row")
@@ -659,7 +663,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             image_path.write_bytes(make_demo_image(args.image_size))
             configs = [
-                c for c in power_configs() if not args.latency or c.latency_ms in args.latency
+                c
+                for c in power_configs()
+                if (not args.latency or c.latency_ms in args.latency)
+                and (not args.row or any(r in c.label() for r in args.row))
             ]
             results = power_window(
                 configs,
