@@ -211,8 +211,8 @@ class ClockFinder:
         return _run_around(fitted, start)
 
     def _lone_divider(self, fit: Fit, window: tuple[int, int]) -> tuple[int, Codebook] | None:
-        """The divider nearest the one whose answer cells each fill one character that has
-        an unambiguous lone codebook all the guesses agree on."""
+        """Of the dividers whose lone codebook all the guesses agree on (and unambiguous),
+        the one nearest to answer cells of one character each (see ``_lone_order``)."""
         for d in _lone_order(fit, window, self.link.baud)[:8]:
             book = fit.codebook(d, None)
             if book is not None and book.prefix_free:
