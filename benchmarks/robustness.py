@@ -171,7 +171,12 @@ def run_all(
                 except EOFError:
                     result = {"crashed": True, "exitcode": proc.exitcode}
             elif not proc.is_alive():
-                result = {"crashed": True, "exitcode": proc.exitcode}
+                # It may have sent its result and exited since the poll above.
+                try:
+                    result = conn.recv() if conn.poll(0) else None
+                except EOFError:
+                    result = None
+                result = result or {"crashed": True, "exitcode": proc.exitcode}
             elif time.monotonic() - started > timeout_s:
                 proc.kill()
                 result = {"timeout": True}
@@ -548,6 +553,12 @@ def power_window(
             "hung": hung,
             "failures": failures,
             "late_failures": _late_failures(moments, results, start, window_ms),
+            # every trial that did not recover, with its seed and moment, for re-running it
+            "failed_trials": [
+                r | {"power_at": t.power_at, "seed": t.seed}
+                for t, r in zip(tasks, results, strict=True)
+                if not (r.get("recovered") and r.get("flash_ok"))
+            ],
         }
         rows.append(row)
         log(f"{cfg.label()}: {ok}/{trials} recovered")
