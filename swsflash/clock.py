@@ -333,14 +333,18 @@ class ClockFinder:
         return book if book.unambiguous and book.prefix_free else None
 
     def _warn_stepwise(self, baud: int) -> None:
+        per_kb = 1024 * self.link.round_trip_s
         log.warning(
             "pipelined reads do not work with this adapter at %d baud (no divider gives "
             "answers that fit a slot and decode unambiguously); reading one byte per round "
-            "trip: about %.0f ms per KB instead of %.0f ms. A lower or higher --baud may "
-            "allow pipelining%s",
+            "trip: about %.1f s per KB instead of %.2f s (a 128 KB verify: ~%.0f s). %s%s",
             baud,
-            1024 * 0.003 * 1000,
-            1024 * 100 / baud * 1000,
+            per_kb,
+            1024 * 100 / baud,
+            128 * per_kb,
+            "Try --baud 921600, where pipelining is most likely"
+            if baud != 921600
+            else "A lower or higher --baud may allow pipelining",
             self._adapter_note(),
         )
 

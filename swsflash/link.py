@@ -118,6 +118,8 @@ class SwireLink:
         self.lone: Codebook | None = None
         self.use_pipeline = True
         self.pipe_chunked = False  # pipelined reads in safe chunks even when streaming
+        # What one lone request costs on this adapter (latency included), as last measured.
+        self.round_trip_s = 0.003
         self.stream_failures = 0
 
     # -- sending ---------------------------------------------------------------------------
@@ -322,8 +324,11 @@ class SwireLink:
         """One lone request, and everything RX returns until the line has been quiet for
         a few character times: what the answers look like is being learned."""
         t = self.transport
+        start = t.clock.now()
         t.write(READ_REQUEST)
         rx = t.read(1, timeout=self.answer_timeout)
+        if len(rx) == 1:  # the first character's wait, then the answer's other eight
+            self.round_trip_s = t.clock.now() - start + 8 * t.char_time
         quiet = max(quiet_chars * t.char_time, 0.0003)
         while rx:
             more = t.read(64, timeout=quiet)

@@ -76,3 +76,17 @@ def test_adapters_are_named_with_the_fix() -> None:
     assert "an adapter with an LED" in no_echo_hint(None)
     assert "FT232R" in adapter_note((0x0403, 0x6001)) and "CH340" in adapter_note((0x0403, 0x6001))
     assert adapter_note((0x1A86, 0x7523)) == "" and adapter_note(None) == ""
+
+
+def test_without_a_pipeline_the_warning_gives_the_measured_cost_and_the_way_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # FT232 at 3 Mbaud, 24.5 MHz: no divider suits a slot (each step moves the answer's end
+    # by ~5 bit-times), and every lone request waits for the 16 ms latency timer.
+    url, options = "sim://?adapter=ft232", ConnectOptions(baud=3_000_000)
+    with caplog.at_level("WARNING", logger="swsflash.clock"), swsflash.connect(url, options) as dev:
+        assert dev.clock_info is not None and dev.clock_info.slot_chars is None
+    (warning,) = [r.getMessage() for r in caplog.records if "pipelined" in r.getMessage()]
+    per_kb = float(warning.split("about ")[1].split(" s per KB")[0])
+    assert 16 < per_kb < 20  # 1024 x (16 ms + the answer), measured, not assumed
+    assert "--baud 921600" in warning
