@@ -117,9 +117,13 @@ class Outcome:
         return ok and self.unique_ok
 
 
-def run_cli(args: list[str]) -> tuple[int, str]:
-    """Run swsflash in this process, as the command line would."""
-    out = io.StringIO()
+def run_cli(
+    args: list[str], out: io.StringIO | None = None, catch_tracebacks: bool = False
+) -> tuple[int, str]:
+    """Run swsflash in this process, as the command line would; stdout and stderr merged
+    into ``out``. With ``catch_tracebacks`` an internal error is a finding (exit 99 and a
+    TRACEBACK line), not a crash of the runner."""
+    out = io.StringIO() if out is None else out
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         try:
             result = app(args=args, prog_name="swsflash", standalone_mode=False)
@@ -129,6 +133,11 @@ def run_cli(args: list[str]) -> tuple[int, str]:
         except click.ClickException as exc:
             exc.show()
             code = exc.exit_code
+        except Exception as exc:
+            if not catch_tracebacks:
+                raise
+            print(f"TRACEBACK {type(exc).__name__}: {exc}")
+            code = 99
     return code, out.getvalue()
 
 

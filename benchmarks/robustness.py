@@ -20,7 +20,6 @@ runs a few rows in CI).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import itertools
 import json
@@ -36,16 +35,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import click
 import serial
 
 from swsflash.bench import sim_port
 from swsflash.bench.scenarios import factory_flash
 from swsflash.bench.spi_flash import DEFAULT_PART, PAGE_PROGRAM_S, PARTS, SECTOR_SIZE
-from swsflash.cli import app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from fault_matrix import unique_data
+from fault_matrix import run_cli, unique_data
 from make_demo_image import make_demo_image
 
 if "swsflash.bench.urlhandler" not in serial.protocol_handler_packages:
@@ -78,25 +75,7 @@ WINDOW_MS = 3000
 POWER_WINDOW_IMAGE = 8 * 1024
 
 
-# -- running the CLI -----------------------------------------------------------------------
-
-
-def run_cli(args: list[str], out: io.StringIO | None = None) -> tuple[int, str]:
-    """Run swsflash in this process, as the command line would; stdout and stderr merged."""
-    out = io.StringIO() if out is None else out
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        try:
-            result = app(args=args, prog_name="swsflash", standalone_mode=False)
-            code = result if isinstance(result, int) else 0
-        except click.exceptions.Exit as exc:
-            code = exc.exit_code
-        except click.ClickException as exc:
-            exc.show()
-            code = exc.exit_code
-        except Exception as exc:  # a traceback is a finding, not a crash of the runner
-            print(f"TRACEBACK {type(exc).__name__}: {exc}")
-            code = 99
-    return code, out.getvalue()
+# -- running the CLI (fault_matrix.run_cli) ----------------------------------------------------
 
 
 def bench_time_s(state: Path) -> float | None:
@@ -289,7 +268,7 @@ def run_matrix_row(task: MatrixTask) -> dict[str, Any]:
     image = Path(task.image).read_bytes()
     url = f"sim://{task.scenario}?state={state}&{row.query()}"
     args = ["write", task.image, "--port", url, "--baud", str(baud), "--no-backup"]
-    code, output = run_cli(args)
+    code, output = run_cli(args, catch_tracebacks=True)
     after = state.read_bytes()
     image_ok = after[: len(image)] == image
     unique_ok = unique_data(after) == unique_data(before)
@@ -468,7 +447,7 @@ def run_power_trial(task: PowerTask) -> dict[str, Any]:
         *extra,
     ]
     out = _Stamped(state)
-    code, output = run_cli(args, out)
+    code, output = run_cli(args, out, catch_tracebacks=True)
     after = state.read_bytes()
     flash_ok = after[: len(image)] == image and unique_data(after) == unique_data(before)
     refused = "No such option" in output

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import serial
@@ -25,6 +26,8 @@ from .chip import SRAM_SIZES, SWS_OUTPUT_MODES, ChipConfig
 from .scenarios import SCENARIOS, factory_flash, scenario_config
 from .spi_flash import ONE_BYTE_STATUS_WRITES, PARTS
 from .wire import PS_PER_S, UartReceiver
+
+_C = TypeVar("_C", BenchConfig, AdapterConfig)
 
 URL_FORM = (
     "sim://[SCENARIO][?scenario=S&state=FILE&name=N&fclk_mhz=F&flash=PART&reset=rts|dtr|none"
@@ -167,18 +170,11 @@ def parse_url(url: str) -> tuple[BenchConfig, dict[str, str]]:
             config = replace(config, reset_line=None if line == "none" else line)
         if "power_on_after" in query:
             config = replace(config, power_on_at_s=None)
-        if "answer_delay" in query:
-            config = replace(config, answer_delay_clocks=int(query["answer_delay"]))
+        config = _plain(config, query, _ANSWER_FIELDS)
         if "drive" in query:
             if query["drive"] not in DRIVES:
                 raise ValueError(f"drive must be {' or '.join(DRIVES)}")
             config = replace(config, answer_drive=query["drive"])
-        if "rise_ns" in query:
-            config = replace(config, release_rise_ns=float(query["rise_ns"]))
-        if "end_trim" in query:
-            config = replace(config, end_trim_clocks=int(query["end_trim"]))
-        if "resync_us" in query:
-            config = replace(config, resync_idle_us=float(query["resync_us"]))
         if "fast" in query:
             config = replace(config, fast_path=query["fast"] not in ("0", "false", "no"))
         for key in _SECONDS:
@@ -235,25 +231,37 @@ def _check_folder(key: str, value: str | None) -> None:
 
 def _adapter_options(adapter: AdapterConfig, query: dict[str, str]) -> AdapterConfig:
     """The adapter's latency, gaps, bit errors and buffers (docs/bench.md, "What is modelled")."""
-    if "latency_us" in query:
-        adapter = replace(adapter, in_latency_us=float(query["latency_us"]))
-    if "receiver" in query:
-        adapter = replace(adapter, receiver=query["receiver"])
-    if "packet" in query:
-        adapter = replace(adapter, usb_packet=int(query["packet"]))
-    if "sample_phase" in query:
-        adapter = replace(adapter, sample_phase=float(query["sample_phase"]))
-    if "gap_us" in query:
-        adapter = replace(adapter, gap_us=float(query["gap_us"]))
-    if "ber" in query:
-        adapter = replace(adapter, bit_error_rate=float(query["ber"]))
-    if "max_write" in query:
-        adapter = replace(adapter, max_write=int(query["max_write"]))
+    adapter = _plain(adapter, query, _ADAPTER_FIELDS)
     if "tx_buffer" in query:
         _positive(query, "tx_buffer")  # the host side's, kept by the port (see write)
     if "rx_buffer" in query:
         adapter = replace(adapter, rx_buffer=_positive(query, "rx_buffer"))
     return adapter
+
+
+# URL options that set one config field through one conversion: option -> (field, type).
+_Fields = dict[str, tuple[str, Callable[[str], Any]]]
+_ANSWER_FIELDS: _Fields = {
+    "answer_delay": ("answer_delay_clocks", int),
+    "rise_ns": ("release_rise_ns", float),
+    "end_trim": ("end_trim_clocks", int),
+    "resync_us": ("resync_idle_us", float),
+}
+_ADAPTER_FIELDS: _Fields = {
+    "latency_us": ("in_latency_us", float),
+    "receiver": ("receiver", str),
+    "packet": ("usb_packet", int),
+    "sample_phase": ("sample_phase", float),
+    "gap_us": ("gap_us", float),
+    "ber": ("bit_error_rate", float),
+    "max_write": ("max_write", int),
+}
+
+
+def _plain(config: _C, query: dict[str, str], fields: _Fields) -> _C:
+    """``config`` with the plain options of ``fields`` that the query gives."""
+    changes = {field: kind(query[key]) for key, (field, kind) in fields.items() if key in query}
+    return replace(config, **changes)
 
 
 def _positive(query: dict[str, str], name: str) -> int:
