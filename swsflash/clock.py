@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -294,10 +295,12 @@ class ClockFinder:
                 # close to the fit; then, if the fit itself is off, afresh on a wide grid.
                 seen = Observation(PATTERN_A, rx, chars)
                 fresh = Fit(fit.guesses, (), fit.steps)
-                for learned in (
-                    learn_cached(div, (seen,), fresh),
-                    learn_wide_cached(div, seen, fit),
-                ):
+                relearn: tuple[Callable[[], Fit | None], ...] = (
+                    lambda: learn_cached(div, (seen,), fresh),
+                    lambda: learn_wide_cached(div, seen, fit),
+                )
+                for attempt in relearn:  # the wide search only if the close one fails
+                    learned = attempt()
                     if learned is not None:
                         book = derive_codebook(learned, div, chars, PATTERN_A, rx)
                         if book is not None:
